@@ -1,0 +1,51 @@
+import mysql from 'mysql2/promise';
+import { SyncError } from '../errors';
+import { redactUrl } from '../env';
+
+/**
+ * The Moodle database: a pool plus the table prefixes. Table names are the only identifiers we
+ * put into SQL text, always through `t()`/`own()` (escaped); every value goes through placeholders.
+ */
+export interface MoodleDb {
+  pool: mysql.Pool;
+  /** Moodle table, e.g. t('user') -> `mdl_user`. */
+  t(name: string): string;
+  /** moodle-sync's own table, e.g. own('lock_incidents') -> `msync_lock_incidents`. */
+  own(name: string): string;
+  close(): Promise<void>;
+}
+
+export function openMoodleDb(url: string, prefix: string, ownPrefix: string): MoodleDb {
+  let pool: mysql.Pool;
+  try {
+    pool = mysql.createPool({
+      uri: url,
+      connectionLimit: 8,
+      charset: 'utf8mb4',
+      timezone: 'Z',
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+    });
+  } catch (e) {
+    throw new SyncError('db.unavailable', `MOODLE_DB_URL ${redactUrl(url)} is not usable: ${(e as Error).message}`);
+  }
+  return {
+    pool,
+    t: (name) => mysql.escapeId(prefix + name),
+    own: (name) => mysql.escapeId(ownPrefix + name),
+    close: () => pool.end(),
+  };
+}
+
+/** Wraps driver errors so the person reading them learns which database and what to check. */
+export async function withDb<T>(db: MoodleDb, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const err = e as { code?: string; message: string };
+    if (err.code && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ER_ACCESS_DENIED_ERROR|ER_BAD_DB_ERROR|PROTOCOL_CONNECTION_LOST)$/.test(err.code)) {
+      throw new SyncError('db.unavailable', `Cannot ${what}: the Moodle database is not reachable (${err.code}: ${err.message}). Check MOODLE_DB_URL.`);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,43 @@
+import type { Client } from '@temporalio/client';
+import type { SyncEnv } from '../activities/env';
+import { openMoodleDb, type MoodleDb } from '../activities/moodle/db';
+import { FileStore } from '../activities/store';
+import { connectTemporal } from './temporal';
+
+/** What commands share: the environment, and connections opened only when a command needs them. */
+export class CommandContext {
+  private dbHandle?: MoodleDb;
+  private temporalHandle?: Promise<{ client: Client; close(): Promise<void> }>;
+  private storeHandle?: FileStore;
+
+  constructor(readonly env: SyncEnv) {}
+
+  async store(): Promise<FileStore> {
+    if (!this.storeHandle) {
+      this.storeHandle = new FileStore(this.env.store);
+      await this.storeHandle.ensureLayout();
+    }
+    return this.storeHandle;
+  }
+
+  db(): MoodleDb {
+    return (this.dbHandle ??= openMoodleDb(this.env.dbUrl, this.env.dbPrefix, this.env.ownPrefix));
+  }
+
+  async temporal(): Promise<Client> {
+    this.temporalHandle ??= connectTemporal(this.env);
+    return (await this.temporalHandle).client;
+  }
+
+  async close(): Promise<void> {
+    await this.dbHandle?.close();
+    if (this.temporalHandle) await (await this.temporalHandle.catch(() => undefined))?.close();
+  }
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(argv: string[], ctx: CommandContext): Promise<import('./output').CommandResult>;
+}

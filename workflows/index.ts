@@ -1,0 +1,3 @@
+// The worker's workflowsPath: every workflow type, and nothing that is not workflow-safe.
+export { reintegrate } from './reintegrate';
+export { staleLockWatchdog } from './watchdog';
