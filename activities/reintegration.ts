@@ -31,8 +31,11 @@ function heartbeat(details?: unknown): void {
   try { Context.current().heartbeat(details); } catch { /* called outside an activity (unit use) */ }
 }
 
-function cancelled(): boolean {
-  try { return Context.current().cancellationSignal.aborted; } catch { return false; }
+/** Throws the SDK's CancelledFailure once the workflow has asked this activity to stop. */
+function throwIfCancelled(): void {
+  let signal: AbortSignal | undefined;
+  try { signal = Context.current().cancellationSignal; } catch { return; /* outside an activity */ }
+  signal.throwIfAborted();
 }
 
 /** Why a name in the drop folder is never taken, or undefined when it may be. */
@@ -87,85 +90,14 @@ export function createReintegrationActivities({ db, store, dropFolder }: Reinteg
     /** Moves every finished file from the drop folder into the store root (lock.txt must be ours). */
     async moveDroppedFiles(owner: string): Promise<ReintegrationFiles> {
       if ((await currentOwner()) !== owner) throw new Error(`lock.txt in ${dropFolder} is not held by ${owner}: refusing to take files.`);
-      await store.ensureLayout();
-      const settings = await loadSettingsMap(db);
-      const quietMs = Number(settings.quietperiod) * 1000;
-      const result: ReintegrationFiles = { taken: [], waiting: [], skipped: [] };
-      const names = (await fsp.readdir(dropFolder)).sort();
-
-      // First finish files a killed attempt had started to take.
-      for (const staged of names.filter((n) => n.startsWith(TAKING_PREFIX))) {
-        await takeStaged(staged.slice(TAKING_PREFIX.length), result);
-      }
-      for (const name of names) {
-        if (cancelled()) break;
-        heartbeat(name);
-        if ((await inspectLock(dropFolder, WRITE_LOCK)).present) {
-          result.waiting.push({ name: WRITE_LOCK, reason: 'a remote system started writing (alock.txt): the rest waits for the next pass' });
-          break;
-        }
-        const reason = skipReason(name);
-        const abs = path.join(dropFolder, name);
-        const st = await fsp.lstat(abs).catch(() => undefined);
-        if (!st) continue;
-        if (reason || !st.isFile()) {
-          if (!name.startsWith(TAKING_PREFIX)) result.skipped.push({ name, reason: reason ?? (st.isDirectory() ? 'folder' : st.isSymbolicLink() ? 'symbolic link' : 'not a regular file') });
-          continue;
-        }
-        if (Date.now() - st.mtimeMs < quietMs) {
-          result.waiting.push({ name, reason: `changed less than ${settings.quietperiod} s ago: still being written?` });
-          continue;
-        }
-        const clash = await clashWith(name);
-        if (clash) {
-          result.waiting.push({ name, reason: clash });
-          continue;
-        }
-        await fsp.rename(abs, path.join(dropFolder, TAKING_PREFIX + name));
-        await takeStaged(name, result, st);
-      }
-      return result;
-
-      /** Why a same-name store file must not be replaced yet, or undefined when it may be. */
-      async function clashWith(name: string): Promise<string | undefined> {
-        const existing = await store.stat(name).catch(() => undefined);
-        if (!existing) return undefined;
-        if (existing.type === 'folder') return `a folder "${name}" exists in the store`;
-        const sha = await sha256File(await store.requireFile(name));
-        if (await isProcessed(name, sha)) return undefined;
-        return `"${name}" in the store has not been processed yet: this one waits for it, so files of one name run in arrival order`;
-      }
-
-      async function takeStaged(name: string, out: ReintegrationFiles, before?: fs.Stats): Promise<void> {
-        const stagedAbs = path.join(dropFolder, TAKING_PREFIX + name);
-        const stagedSha = await sha256File(stagedAbs);
-        const existing = await store.stat(name).catch(() => undefined);
-        if (existing?.type === 'file' && (await sha256File(await store.requireFile(name))) === stagedSha && !before) {
-          // A killed attempt had already copied it: only the drop folder copy is left to remove.
-          await fsp.unlink(stagedAbs);
-          out.taken.push({ name, size: existing.size, sha256: stagedSha });
-          return;
-        }
-        const after = await fsp.stat(stagedAbs);
-        if (before && (after.size !== before.size || after.mtimeMs !== before.mtimeMs)) {
-          await restore(name, stagedAbs);
-          out.waiting.push({ name, reason: 'changed while being taken: still being written?' });
-          return;
-        }
-        if (!before && (await clashWith(name))) {
-          await restore(name, stagedAbs);
-          out.waiting.push({ name, reason: (await clashWith(name))! });
-          return;
-        }
-        await store.importFile(name, stagedAbs);
-        await fsp.unlink(stagedAbs);
-        out.taken.push({ name, size: after.size, sha256: stagedSha });
-      }
-
-      async function restore(name: string, stagedAbs: string): Promise<void> {
-        const back = path.join(dropFolder, name);
-        // Never replace a newer drop of the same name: the staged copy then waits, hidden, for the next pass.
-        if (!(await fsp.lstat(back).catch(() => undefined))) await fsp.rename(stagedAbs, back);
+      // Heartbeat while working, also inside a long copy: a killed worker is noticed within the
+      // heartbeat timeout, and a cancellation reaches us through the heartbeat's answer.
+      let current = '';
+      const keepAlive = setInterval(() => heartbeat(current), 1000);
+      try {
+        return await takeAll(owner, (name) => { current = name; });
+      } finally {
+        clearInterval(keepAlive);
       }
     },
 
@@ -176,4 +108,95 @@ export function createReintegrationActivities({ db, store, dropFolder }: Reinteg
       return true;
     },
   };
+
+  async function takeAll(owner: string, onFile: (name: string) => void): Promise<ReintegrationFiles> {
+    await store.ensureLayout();
+    const settings = await loadSettingsMap(db);
+    const quietMs = Number(settings.quietperiod) * 1000;
+    const result: ReintegrationFiles = { taken: [], waiting: [], skipped: [] };
+    const names = (await fsp.readdir(dropFolder)).sort();
+
+    // First finish files a killed attempt had started to take.
+    for (const staged of names.filter((n) => n.startsWith(TAKING_PREFIX))) {
+      await takeStaged(staged.slice(TAKING_PREFIX.length), result);
+    }
+    for (const name of names) {
+      throwIfCancelled(); // between files: a file is always taken whole or not at all
+      onFile(name);
+      heartbeat(name);
+      // A run that was terminated without cleaning up may still be here: it stops once taken over.
+      if ((await currentOwner()) !== owner) throw new Error(`lock.txt in ${dropFolder} is no longer held by ${owner}: stopping.`);
+      if ((await inspectLock(dropFolder, WRITE_LOCK)).present) {
+        result.waiting.push({ name: WRITE_LOCK, reason: 'a remote system started writing (alock.txt): the rest waits for the next pass' });
+        break;
+      }
+      const reason = skipReason(name);
+      const abs = path.join(dropFolder, name);
+      const st = await fsp.lstat(abs).catch(() => undefined);
+      if (!st) continue;
+      if (reason || !st.isFile()) {
+        if (!name.startsWith(TAKING_PREFIX)) result.skipped.push({ name, reason: reason ?? (st.isDirectory() ? 'folder' : st.isSymbolicLink() ? 'symbolic link' : 'not a regular file') });
+        continue;
+      }
+      if (Date.now() - st.mtimeMs < quietMs) {
+        result.waiting.push({ name, reason: `changed less than ${settings.quietperiod} s ago: still being written?` });
+        continue;
+      }
+      const clash = await clashWith(name);
+      if (clash) {
+        result.waiting.push({ name, reason: clash });
+        continue;
+      }
+      try {
+        await fsp.rename(abs, path.join(dropFolder, TAKING_PREFIX + name));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed meanwhile by its writer
+        throw e;
+      }
+      await takeStaged(name, result, st);
+    }
+    return result;
+
+    /** Why a same-name store file must not be replaced yet, or undefined when it may be. */
+    async function clashWith(name: string): Promise<string | undefined> {
+      const existing = await store.stat(name).catch(() => undefined);
+      if (!existing) return undefined;
+      if (existing.type === 'folder') return `a folder "${name}" exists in the store`;
+      const sha = await sha256File(await store.requireFile(name));
+      if (await isProcessed(name, sha)) return undefined;
+      return `"${name}" in the store has not been processed yet: this one waits for it, so files of one name run in arrival order`;
+    }
+
+    async function takeStaged(name: string, out: ReintegrationFiles, before?: fs.Stats): Promise<void> {
+      const stagedAbs = path.join(dropFolder, TAKING_PREFIX + name);
+      const stagedSha = await sha256File(stagedAbs);
+      const existing = await store.stat(name).catch(() => undefined);
+      if (existing?.type === 'file' && (await sha256File(await store.requireFile(name))) === stagedSha && !before) {
+        // A killed attempt had already copied it: only the drop folder copy is left to remove.
+        await fsp.unlink(stagedAbs);
+        out.taken.push({ name, size: existing.size, sha256: stagedSha });
+        return;
+      }
+      const after = await fsp.stat(stagedAbs);
+      if (before && (after.size !== before.size || after.mtimeMs !== before.mtimeMs)) {
+        await restore(name, stagedAbs);
+        out.waiting.push({ name, reason: 'changed while being taken: still being written?' });
+        return;
+      }
+      if (!before && (await clashWith(name))) {
+        await restore(name, stagedAbs);
+        out.waiting.push({ name, reason: (await clashWith(name))! });
+        return;
+      }
+      await store.importFile(name, stagedAbs, true, 'reintegration'); // a retry overwrites a killed attempt's partial copy
+      await fsp.unlink(stagedAbs);
+      out.taken.push({ name, size: after.size, sha256: stagedSha });
+    }
+
+    async function restore(name: string, stagedAbs: string): Promise<void> {
+      const back = path.join(dropFolder, name);
+      // Never replace a newer drop of the same name: the staged copy then waits, hidden, for the next pass.
+      if (!(await fsp.lstat(back).catch(() => undefined))) await fsp.rename(stagedAbs, back);
+    }
+  }
 }

@@ -112,9 +112,10 @@ export class FileStore {
     return out;
   }
 
-  private async tempBeside(abs: string): Promise<string> {
+  /** A temporary name beside `abs`; a fixed `tag` lets a retried writer reuse (overwrite) its own. */
+  private async tempBeside(abs: string, tag?: string): Promise<string> {
     await fsp.mkdir(path.dirname(abs), { recursive: true });
-    return path.join(path.dirname(abs), `${TEMP_MARK}${path.basename(abs)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+    return path.join(path.dirname(abs), `${TEMP_MARK}${path.basename(abs)}.${tag ?? `${process.pid}.${randomBytes(4).toString('hex')}`}`);
   }
 
   private async refuseFolder(abs: string, rel: string): Promise<void> {
@@ -123,16 +124,17 @@ export class FileStore {
   }
 
   /** Writes content atomically: a reader sees the old file or the whole new one, never a part. */
-  async writeAtomic(rel: string, content: string | Buffer | NodeJS.ReadableStream): Promise<string> {
+  async writeAtomic(rel: string, content: string | Buffer | NodeJS.ReadableStream, tempTag?: string): Promise<string> {
     const abs = await this.resolve(rel);
     await this.refuseFolder(abs, rel);
-    const tmp = await this.tempBeside(abs);
+    const tmp = await this.tempBeside(abs, tempTag);
+    const flags = tempTag ? 'w' : 'wx';
     try {
       if (typeof content === 'string' || Buffer.isBuffer(content)) {
-        const fh = await fsp.open(tmp, 'wx');
+        const fh = await fsp.open(tmp, flags);
         try { await fh.writeFile(content); await fh.sync(); } finally { await fh.close(); }
       } else {
-        await pipeline(content, fs.createWriteStream(tmp, { flags: 'wx' }));
+        await pipeline(content, fs.createWriteStream(tmp, { flags }));
         const fh = await fsp.open(tmp, 'r+');
         try { await fh.sync(); } finally { await fh.close(); }
       }
@@ -146,14 +148,14 @@ export class FileStore {
   }
 
   /** Copies a file from outside the store into it (atomically), keeping its modification time. */
-  async importFile(rel: string, sourceAbs: string, overwrite = true): Promise<void> {
+  async importFile(rel: string, sourceAbs: string, overwrite = true, tempTag?: string): Promise<void> {
     const abs = await this.resolve(rel);
     if (!overwrite && (await fsp.lstat(abs).catch(() => undefined))) {
       throw new SyncError('store.exists', `"${rel}" already exists in the store.`);
     }
     const st = await fsp.stat(sourceAbs);
     if (!st.isFile()) throw new SyncError('store.not-a-file', `"${sourceAbs}" is not a regular file.`);
-    await this.writeAtomic(rel, fs.createReadStream(sourceAbs));
+    await this.writeAtomic(rel, fs.createReadStream(sourceAbs), tempTag);
     await fsp.utimes(abs, st.atime, st.mtime);
   }
 
@@ -203,7 +205,7 @@ export class FileStore {
     const from = await this.requireFile(fromRel);
     const to = await this.resolve(toRel);
     const existing = await fsp.lstat(to).catch(() => undefined);
-    if (existing?.isDirectory()) return this.move(fromRel, `${FileStore.normalise(toRel)}/${path.basename(from)}`, overwrite);
+    if (existing?.isDirectory()) return this.move(fromRel, [FileStore.normalise(toRel), path.basename(from)].filter(Boolean).join('/'), overwrite);
     if (existing && !overwrite) throw new SyncError('store.exists', `"${toRel}" already exists in the store (use --force to replace it).`);
     await fsp.mkdir(path.dirname(to), { recursive: true });
     await fsp.rename(from, to);

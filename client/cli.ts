@@ -8,6 +8,9 @@ import { scheduleCommand } from './commands/schedule';
 import { overviewCommand } from './commands/overview';
 import { workerCommand } from './commands/worker';
 
+/** Mistakes in the command line itself: exit code 2. */
+const USAGE_CODES = new Set(['usage', 'config.unknown-key', 'config.bad-value']);
+
 const commands: Command[] = [overviewCommand, reintegrateCommand, filesCommand, configCommand, scheduleCommand, workerCommand];
 
 function help(): string {
@@ -48,7 +51,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     out.write(json ? `${JSON.stringify(result.data, null, 2)}\n` : `${result.text}\n`);
     return result.code;
   } catch (e) {
-    if (isSyncError(e)) return fail(e.code === 'usage' ? 2 : 1, e.code, e.message);
+    if (isSyncError(e)) return fail(USAGE_CODES.has(e.code) ? 2 : 1, e.code, e.message);
     return fail(1, 'error', (e as Error).message ?? String(e));
   } finally {
     await ctx?.close().catch(() => undefined);

@@ -33,6 +33,8 @@ export async function startWorker(env: SyncEnv, logLevel: LogLevel = 'WARN'): Pr
       taskQueue: env.taskQueue,
       workflowsPath: require.resolve('../workflows'),
       activities: createActivities(deps),
+      // Heartbeats (and so cancellations) go through at least every second.
+      maxHeartbeatThrottleInterval: '1 second',
     });
     await ensureWatchdogSchedule(new Client({ connection: clientConnection, namespace: env.temporalNamespace }), env.taskQueue);
     const done = worker.run().finally(async () => {

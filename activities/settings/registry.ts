@@ -137,7 +137,7 @@ export function validateSetting(def: SettingDefinition, raw: string): { ok: true
     case 'location': {
       const parts = value.split(',').map((p) => p.trim());
       if (value === '' || parts.some((p) => p === '')) return refuse('empty file name');
-      const bad = parts.find((p) => p.startsWith('/') || p.startsWith('\\') || p.split(/[\\/]/).some((s) => s === '..' || s === '.' || s === '') || /[\0\r\n]/.test(p) || /^[a-z][a-z0-9+.-]*:/i.test(p));
+      const bad = parts.find((p) => p.startsWith('/') || p.includes('\\') || p.split('/').some((s) => s === '..' || s === '.' || s === '') || /[\0\r\n]/.test(p) || /^[a-z][a-z0-9+.-]*:/i.test(p));
       if (bad !== undefined) return refuse(`"${bad}" is not a relative path inside the store (no "..", no leading "/", no URL)`);
       return { ok: true, value: parts.join(',') };
     }
@@ -156,8 +156,13 @@ export function validateSetting(def: SettingDefinition, raw: string): { ok: true
 export function similarKeys(key: string): string[] {
   const k = key.toLowerCase();
   const parts = k.split(/[_\s]+/).filter((p) => p.length >= 3);
+  // Best matches first (the key contains what was typed, or the reverse), then by shared parts;
+  // the sort is stable, so equal scores keep the definition order.
+  const score = (name: string) => (name.includes(k) || k.includes(name) ? 100 : 0) + parts.filter((p) => name.includes(p)).length;
   return settingDefinitions
-    .map((d) => d.key)
-    .filter((name) => name.includes(k) || k.includes(name) || parts.some((p) => name.includes(p)))
+    .map((d) => ({ name: d.key, score: score(d.key) }))
+    .filter((c) => c.score > 0)
+    .sort((a, b) => b.score - a.score)
+    .map((c) => c.name)
     .slice(0, 8);
 }

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import * as fsp from 'node:fs/promises';
 import { SyncError } from '../../activities/errors';
+import { FileStore } from '../../activities/store';
 import { parseArgs, expectPositionals } from '../args';
 import { ok, table, formatBytes, isoTime, type CommandResult } from '../output';
 import type { Command, CommandContext } from '../context';
@@ -29,7 +30,8 @@ const subcommands: Record<string, Sub> = {
     const target = args[1] ?? path.basename(local);
     const st = await fsp.stat(local).catch(() => undefined);
     if (!st?.isFile()) throw new SyncError('store.not-found', `No such local file: "${args[0]}".`);
-    const dest = (await store.stat(target))?.type === 'folder' ? `${target}/${path.basename(local)}` : target;
+    // Into a folder: keep the file's name ("/" or "." is the root, whose normal form is "").
+    const dest = (await store.stat(target))?.type === 'folder' ? [FileStore.normalise(target), path.basename(local)].filter(Boolean).join('/') : target;
     await store.importFile(dest, local, flags.force === true);
     return ok({ put: dest, size: st.size }, `${args[0]} -> store:${dest} (${formatBytes(st.size)})`);
   },
