@@ -13,7 +13,8 @@ export interface Mailer {
 
 /** A nodemailer transport from SMTP_URL (smtp://user:pass@host:port or smtps://...). */
 export function createMailer(smtpUrl: string): Mailer {
-  const transport = nodemailer.createTransport(smtpUrl, {});
+  // Bounded waits: a hung SMTP server fails the attempt well within the activity's timeout.
+  const transport = nodemailer.createTransport(smtpUrl, { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 } as object);
   return {
     async send(message) {
       await transport.sendMail({ from: message.from, to: message.to, subject: message.subject, text: message.text });

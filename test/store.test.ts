@@ -123,276 +123,264 @@ async function expectRefused(w: World, args: string[], shown: string, why: RegEx
 
 const rawTempFiles = async (dir: string): Promise<string[]> => (await fsp.readdir(dir)).filter((n) => n.startsWith(TEMP_MARK));
 
-// ---------------------------------------------------------------------------------------------
-describe('moodle-sync files: everyday use', { concurrency: CONCURRENCY }, () => {
-  it('ls at the root shows reports/ and archives/ (text and --json)', async () => {
-    const w = await makeWorld();
-    const text = await w.cli('ls');
-    assert.equal(text.code, 0, text.stderr);
-    assert.equal(text.stderr, '');
-    const lines = text.stdout.trimEnd().split('\n');
-    assert.match(lines[0], /^path\s+size\s+modified$/);
-    assert.equal(lines.length, 3, text.stdout);
-    assert.match(lines[1], /^archives\/\s+-\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    assert.match(lines[2], /^reports\/\s+-\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+// The CLI is spawned for every call (~1 s of start-up each): both groups run side by side.
+describe('moodle-sync files', { concurrency: true }, () => {
+  // ---------------------------------------------------------------------------------------------
+  describe('moodle-sync files: everyday use', { concurrency: CONCURRENCY }, () => {
+    it('ls at the root shows reports/ and archives/ (text and --json)', async () => {
+      const w = await makeWorld();
+      const text = await w.cli('ls');
+      assert.equal(text.code, 0, text.stderr);
+      assert.equal(text.stderr, '');
+      const lines = text.stdout.trimEnd().split('\n');
+      assert.match(lines[0], /^path\s+size\s+modified$/);
+      assert.equal(lines.length, 3, text.stdout);
+      assert.match(lines[1], /^archives\/\s+-\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.match(lines[2], /^reports\/\s+-\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
-    const json = await w.cli('ls', '--json');
-    assert.equal(json.code, 0, json.stderr);
-    assert.equal(json.json.root, w.store);
-    assert.deepEqual(Object.keys(json.json).sort(), ['entries', 'root']);
-    assert.deepEqual(json.json.entries.map((e: any) => [e.path, e.type, e.size]), [['archives', 'folder', 0], ['reports', 'folder', 0]]);
-    for (const e of json.json.entries) assert.equal(typeof e.mtimeMs, 'number');
-  });
-
-  it('put, ls, cat, get, mv and rm round trip, byte for byte (text and binary)', async () => {
-    const w = await makeWorld();
-    const text = 'idnumber;firstname;lastname\r\nu1;Élodie;Müller\n"q";"x;y"\n';
-    const binary = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(70_000), Buffer.from([0, 0xff, 0x0d, 0x0a])]);
-    await fsp.writeFile(w.l('users.csv'), text);
-    await fsp.writeFile(w.l('blob.bin'), binary);
-
-    const putText = await w.cli('put', w.l('users.csv'), 'reports/users.csv', '--json');
-    assert.equal(putText.code, 0, putText.stderr);
-    assert.deepEqual(putText.json, { put: 'reports/users.csv', size: Buffer.byteLength(text) });
-    assert.equal(await fsp.readFile(w.s('reports/users.csv'), 'utf8'), text);
-
-    const putBin = await w.cli('put', w.l('blob.bin'), '--json'); // no target: the file's name at the root
-    assert.equal(putBin.code, 0, putBin.stderr);
-    assert.deepEqual(putBin.json, { put: 'blob.bin', size: binary.length });
-    assert.ok((await fsp.readFile(w.s('blob.bin'))).equals(binary));
-    // put keeps the local file's modification time
-    const [srcSt, dstSt] = await Promise.all([fsp.stat(w.l('blob.bin')), fsp.stat(w.s('blob.bin'))]);
-    assert.equal(Math.floor(dstSt.mtimeMs), Math.floor(srcSt.mtimeMs));
-
-    const ls = await w.cli('ls', '--recursive', '--json');
-    assert.equal(ls.code, 0, ls.stderr);
-    assert.deepEqual(ls.json.entries.map((e: any) => [e.path, e.type, e.size]), [
-      ['archives', 'folder', 0], ['blob.bin', 'file', binary.length], ['reports', 'folder', 0], ['reports/users.csv', 'file', Buffer.byteLength(text)],
-    ]);
-    assert.equal(await rawTempFiles(w.s('reports')).then((t) => t.length), 0);
-
-    const cat = await w.cli('cat', 'reports/users.csv');
-    assert.equal(cat.code, 0, cat.stderr);
-    assert.equal(cat.stdout, text); // ends with \n: printed as is
-    const catJson = await w.cli('cat', 'reports/users.csv', '--json');
-    assert.deepEqual(catJson.json, { path: 'reports/users.csv', content: text });
-
-    const get = await w.cli('get', 'blob.bin', w.l('copy.bin'), '--json');
-    assert.equal(get.code, 0, get.stderr);
-    assert.deepEqual(get.json, { get: 'blob.bin', to: w.l('copy.bin') });
-    assert.ok((await fsp.readFile(w.l('copy.bin'))).equals(binary));
-    assert.deepEqual((await fsp.readdir(w.local)).sort(), ['blob.bin', 'copy.bin', 'hello.csv', 'users.csv']); // no temp file left
-
-    const mv = await w.cli('mv', 'blob.bin', 'archives/2024/blob.bin', '--json');
-    assert.equal(mv.code, 0, mv.stderr);
-    assert.deepEqual(mv.json, { moved: 'blob.bin', to: 'archives/2024/blob.bin' });
-    assert.equal(fs.existsSync(w.s('blob.bin')), false);
-    assert.ok((await fsp.readFile(w.s('archives/2024/blob.bin'))).equals(binary));
-
-    const rm = await w.cli('rm', 'archives/2024/blob.bin', '--json');
-    assert.equal(rm.code, 0, rm.stderr);
-    assert.deepEqual(rm.json, { removed: 'archives/2024/blob.bin' });
-    assert.equal(fs.existsSync(w.s('archives/2024/blob.bin')), false);
-
-    const gone = await w.cli('cat', 'archives/2024/blob.bin');
-    assert.equal(gone.code, 1);
-    assert.equal(gone.stdout, '');
-    assert.equal(gone.stderr, 'moodle-sync: No such file in the store: "archives/2024/blob.bin".\n');
-  });
-
-  it('put refuses to replace a store file unless --force', async () => {
-    const w = await makeWorld();
-    await fsp.writeFile(w.s('reports/a.csv'), 'old');
-    await fsp.writeFile(w.l('a.csv'), 'new');
-    const refused = await w.cli('put', w.l('a.csv'), 'reports/a.csv');
-    assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /"reports\/a\.csv" already exists in the store/);
-    assert.equal(await fsp.readFile(w.s('reports/a.csv'), 'utf8'), 'old');
-    const forced = await w.cli('put', w.l('a.csv'), 'reports/a.csv', '--force');
-    assert.equal(forced.code, 0, forced.stderr);
-    assert.equal(forced.stdout, `${w.l('a.csv')} -> store:reports/a.csv (3 B)\n`);
-    assert.equal(await fsp.readFile(w.s('reports/a.csv'), 'utf8'), 'new');
-  });
-
-  it('mv refuses to overwrite unless --force', async () => {
-    const w = await makeWorld();
-    await fsp.writeFile(w.s('reports/a.csv'), 'A');
-    await fsp.writeFile(w.s('archives/a.csv'), 'B');
-    const refused = await w.cli('mv', 'reports/a.csv', 'archives/a.csv');
-    assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /"archives\/a\.csv" already exists in the store \(use --force to replace it\)/);
-    assert.equal(await fsp.readFile(w.s('reports/a.csv'), 'utf8'), 'A');
-    assert.equal(await fsp.readFile(w.s('archives/a.csv'), 'utf8'), 'B');
-    const forced = await w.cli('mv', 'reports/a.csv', 'archives/a.csv', '--force');
-    assert.equal(forced.code, 0, forced.stderr);
-    assert.equal(forced.stdout, 'store:reports/a.csv -> store:archives/a.csv\n');
-    assert.equal(fs.existsSync(w.s('reports/a.csv')), false);
-    assert.equal(await fsp.readFile(w.s('archives/a.csv'), 'utf8'), 'A');
-  });
-
-  it('put and mv into a folder (including the root) keep the file name', async () => {
-    const w = await makeWorld();
-    const intoFolder = await w.cli('put', w.l('hello.csv'), 'archives', '--json');
-    assert.equal(intoFolder.code, 0, intoFolder.stderr);
-    assert.deepEqual(intoFolder.json, { put: 'archives/hello.csv', size: 12 });
-    assert.equal(await fsp.readFile(w.s('archives/hello.csv'), 'utf8'), 'hello;world\n');
-
-    const intoRoot = await w.cli('put', w.l('hello.csv'), '/', '--json');
-    assert.equal(intoRoot.code, 0, intoRoot.stderr);
-    assert.deepEqual(intoRoot.json, { put: 'hello.csv', size: 12 });
-    assert.equal(await fsp.readFile(w.s('hello.csv'), 'utf8'), 'hello;world\n');
-
-    const mvIntoFolder = await w.cli('mv', 'hello.csv', 'reports');
-    assert.equal(mvIntoFolder.code, 0, mvIntoFolder.stderr);
-    assert.equal(await fsp.readFile(w.s('reports/hello.csv'), 'utf8'), 'hello;world\n');
-
-    const mvToRoot = await w.cli('mv', 'archives/hello.csv', '.');
-    assert.equal(mvToRoot.code, 0, mvToRoot.stderr);
-    assert.equal(await fsp.readFile(w.s('hello.csv'), 'utf8'), 'hello;world\n');
-    assert.equal(fs.existsSync(w.s('archives/hello.csv')), false);
-  });
-
-  it('rm refuses the root, reports/ and archives/ (usage, exit 2)', async () => {
-    const w = await makeWorld();
-    const cases: [string, string][] = [['/', '/'], ['reports', 'reports'], ['./archives/', './archives/']];
-    const results = await Promise.all(cases.map(([arg]) => w.cli('rm', arg)));
-    results.forEach((r, i) => {
-      assert.equal(r.code, 2, r.stderr);
-      assert.equal(r.stderr, `moodle-sync: "${cases[i][1]}" is part of the store's layout and cannot be removed.\n`);
+      const json = await w.cli('ls', '--json');
+      assert.equal(json.code, 0, json.stderr);
+      assert.equal(json.json.root, w.store);
+      assert.deepEqual(Object.keys(json.json).sort(), ['entries', 'root']);
+      assert.deepEqual(json.json.entries.map((e: any) => [e.path, e.type, e.size]), [['archives', 'folder', 0], ['reports', 'folder', 0]]);
+      for (const e of json.json.entries) assert.equal(typeof e.mtimeMs, 'number');
     });
-    assert.deepEqual((await fsp.readdir(w.store)).sort(), ['archives', 'reports']);
+
+    it('put, ls, cat, get, mv and rm round trip, byte for byte (text and binary)', async () => {
+      const w = await makeWorld();
+      const text = 'idnumber;firstname;lastname\r\nu1;Élodie;Müller\n"q";"x;y"\n';
+      const binary = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(70_000), Buffer.from([0, 0xff, 0x0d, 0x0a])]);
+      await fsp.writeFile(w.l('users.csv'), text);
+      await fsp.writeFile(w.l('blob.bin'), binary);
+
+      const putText = await w.cli('put', w.l('users.csv'), 'reports/users.csv', '--json');
+      assert.equal(putText.code, 0, putText.stderr);
+      assert.deepEqual(putText.json, { put: 'reports/users.csv', size: Buffer.byteLength(text) });
+      assert.equal(await fsp.readFile(w.s('reports/users.csv'), 'utf8'), text);
+
+      const putBin = await w.cli('put', w.l('blob.bin'), '--json'); // no target: the file's name at the root
+      assert.equal(putBin.code, 0, putBin.stderr);
+      assert.deepEqual(putBin.json, { put: 'blob.bin', size: binary.length });
+      assert.ok((await fsp.readFile(w.s('blob.bin'))).equals(binary));
+      // put keeps the local file's modification time
+      const [srcSt, dstSt] = await Promise.all([fsp.stat(w.l('blob.bin')), fsp.stat(w.s('blob.bin'))]);
+      assert.equal(Math.floor(dstSt.mtimeMs), Math.floor(srcSt.mtimeMs));
+
+      const ls = await w.cli('ls', '--recursive', '--json');
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.deepEqual(ls.json.entries.map((e: any) => [e.path, e.type, e.size]), [
+        ['archives', 'folder', 0], ['blob.bin', 'file', binary.length], ['reports', 'folder', 0], ['reports/users.csv', 'file', Buffer.byteLength(text)],
+      ]);
+      assert.equal(await rawTempFiles(w.s('reports')).then((t) => t.length), 0);
+
+      const cat = await w.cli('cat', 'reports/users.csv');
+      assert.equal(cat.code, 0, cat.stderr);
+      assert.equal(cat.stdout, text); // ends with \n: printed as is
+      const catJson = await w.cli('cat', 'reports/users.csv', '--json');
+      assert.deepEqual(catJson.json, { path: 'reports/users.csv', content: text });
+
+      const get = await w.cli('get', 'blob.bin', w.l('copy.bin'), '--json');
+      assert.equal(get.code, 0, get.stderr);
+      assert.deepEqual(get.json, { get: 'blob.bin', to: w.l('copy.bin') });
+      assert.ok((await fsp.readFile(w.l('copy.bin'))).equals(binary));
+      assert.deepEqual((await fsp.readdir(w.local)).sort(), ['blob.bin', 'copy.bin', 'hello.csv', 'users.csv']); // no temp file left
+
+      const mv = await w.cli('mv', 'blob.bin', 'archives/2024/blob.bin', '--json');
+      assert.equal(mv.code, 0, mv.stderr);
+      assert.deepEqual(mv.json, { moved: 'blob.bin', to: 'archives/2024/blob.bin' });
+      assert.equal(fs.existsSync(w.s('blob.bin')), false);
+      assert.ok((await fsp.readFile(w.s('archives/2024/blob.bin'))).equals(binary));
+
+      const rm = await w.cli('rm', 'archives/2024/blob.bin', '--json');
+      assert.equal(rm.code, 0, rm.stderr);
+      assert.deepEqual(rm.json, { removed: 'archives/2024/blob.bin' });
+      assert.equal(fs.existsSync(w.s('archives/2024/blob.bin')), false);
+
+      const gone = await w.cli('cat', 'archives/2024/blob.bin');
+      assert.equal(gone.code, 1);
+      assert.equal(gone.stdout, '');
+      assert.equal(gone.stderr, 'moodle-sync: No such file in the store: "archives/2024/blob.bin".\n');
+    });
+
+    it('put refuses to replace a store file unless --force', async () => {
+      const w = await makeWorld();
+      await fsp.writeFile(w.s('reports/a.csv'), 'old');
+      await fsp.writeFile(w.l('a.csv'), 'new');
+      const refused = await w.cli('put', w.l('a.csv'), 'reports/a.csv');
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /"reports\/a\.csv" already exists in the store/);
+      assert.equal(await fsp.readFile(w.s('reports/a.csv'), 'utf8'), 'old');
+      const forced = await w.cli('put', w.l('a.csv'), 'reports/a.csv', '--force');
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.equal(forced.stdout, `${w.l('a.csv')} -> store:reports/a.csv (3 B)\n`);
+      assert.equal(await fsp.readFile(w.s('reports/a.csv'), 'utf8'), 'new');
+    });
+
+    it('mv refuses to overwrite unless --force', async () => {
+      const w = await makeWorld();
+      await fsp.writeFile(w.s('reports/a.csv'), 'A');
+      await fsp.writeFile(w.s('archives/a.csv'), 'B');
+      const refused = await w.cli('mv', 'reports/a.csv', 'archives/a.csv');
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /"archives\/a\.csv" already exists in the store \(use --force to replace it\)/);
+      assert.equal(await fsp.readFile(w.s('reports/a.csv'), 'utf8'), 'A');
+      assert.equal(await fsp.readFile(w.s('archives/a.csv'), 'utf8'), 'B');
+      const forced = await w.cli('mv', 'reports/a.csv', 'archives/a.csv', '--force');
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.equal(forced.stdout, 'store:reports/a.csv -> store:archives/a.csv\n');
+      assert.equal(fs.existsSync(w.s('reports/a.csv')), false);
+      assert.equal(await fsp.readFile(w.s('archives/a.csv'), 'utf8'), 'A');
+    });
+
+    it('put and mv into a folder (including the root) keep the file name', async () => {
+      const w = await makeWorld();
+      const intoFolder = await w.cli('put', w.l('hello.csv'), 'archives', '--json');
+      assert.equal(intoFolder.code, 0, intoFolder.stderr);
+      assert.deepEqual(intoFolder.json, { put: 'archives/hello.csv', size: 12 });
+      assert.equal(await fsp.readFile(w.s('archives/hello.csv'), 'utf8'), 'hello;world\n');
+
+      const intoRoot = await w.cli('put', w.l('hello.csv'), '/', '--json');
+      assert.equal(intoRoot.code, 0, intoRoot.stderr);
+      assert.deepEqual(intoRoot.json, { put: 'hello.csv', size: 12 });
+      assert.equal(await fsp.readFile(w.s('hello.csv'), 'utf8'), 'hello;world\n');
+
+      const mvIntoFolder = await w.cli('mv', 'hello.csv', 'reports');
+      assert.equal(mvIntoFolder.code, 0, mvIntoFolder.stderr);
+      assert.equal(await fsp.readFile(w.s('reports/hello.csv'), 'utf8'), 'hello;world\n');
+
+      const mvToRoot = await w.cli('mv', 'archives/hello.csv', '.');
+      assert.equal(mvToRoot.code, 0, mvToRoot.stderr);
+      assert.equal(await fsp.readFile(w.s('hello.csv'), 'utf8'), 'hello;world\n');
+      assert.equal(fs.existsSync(w.s('archives/hello.csv')), false);
+    });
+
+    it('rm refuses the root, reports/ and archives/ (usage, exit 2)', async () => {
+      const w = await makeWorld();
+      const cases: [string, string][] = [['/', '/'], ['reports', 'reports'], ['./archives/', './archives/']];
+      const results = await Promise.all(cases.map(([arg]) => w.cli('rm', arg)));
+      results.forEach((r, i) => {
+        assert.equal(r.code, 2, r.stderr);
+        assert.equal(r.stderr, `moodle-sync: "${cases[i][1]}" is part of the store's layout and cannot be removed.\n`);
+      });
+      assert.deepEqual((await fsp.readdir(w.store)).sort(), ['archives', 'reports']);
+    });
+
+    it('usage mistakes exit with 2 and say what is expected', async () => {
+      const w = await makeWorld();
+      const [none, unknown, catNone, catTwo, mvOne, badOpt] = await Promise.all([
+        w.cli(),
+        w.cli('frobnicate', '--json'),
+        w.cli('cat'),
+        w.cli('cat', 'a', 'b'),
+        w.cli('mv', 'reports/a.csv'),
+        w.cli('ls', '--bogus'),
+      ]);
+      for (const r of [none, unknown, catNone, catTwo, mvOne, badOpt]) {
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, /^moodle-sync: /);
+      }
+      assert.match(none.stderr, /files needs one of: ls, put, get, cat, rm, mv\./);
+      assert.deepEqual(Object.keys(unknown.json), ['error']);
+      assert.equal(unknown.json.error.code, 'usage');
+      assert.match(unknown.json.error.message, /files needs one of: ls, put, get, cat, rm, mv\.\nUsage: moodle-sync files ls/);
+      for (const r of [catNone, catTwo, mvOne]) assert.match(r.stderr, /Wrong number of arguments\. Usage: moodle-sync files ls/);
+      assert.match(badOpt.stderr, /Unknown option --bogus\. Options here: --json, --help, --recursive, --force\./);
+    });
+
+    it('failures exit with 1: missing store file, missing local file, existing local file, folder as file', async () => {
+      const w = await makeWorld();
+      await fsp.writeFile(w.s('reports/a.csv'), 'A');
+      await fsp.writeFile(w.l('taken.csv'), 'mine');
+      const [getMissing, lsMissing, putMissing, getTaken, catFolder] = await Promise.all([
+        w.cli('get', 'reports/nope.csv', w.l('nope.csv')),
+        w.cli('ls', 'nowhere'),
+        w.cli('put', w.l('absent.csv'), 'reports/absent.csv'),
+        w.cli('get', 'reports/a.csv', w.l('taken.csv')),
+        w.cli('cat', 'reports'),
+      ]);
+      assert.deepEqual([getMissing, lsMissing, putMissing, getTaken, catFolder].map((r) => r.code), [1, 1, 1, 1, 1]);
+      assert.equal(getMissing.stderr, 'moodle-sync: No such file in the store: "reports/nope.csv".\n');
+      assert.equal(lsMissing.stderr, 'moodle-sync: No such folder in the store: "nowhere".\n');
+      assert.equal(putMissing.stderr, `moodle-sync: No such local file: "${w.l('absent.csv')}".\n`);
+      assert.equal(getTaken.stderr, `moodle-sync: Local file "${w.l('taken.csv')}" exists (use --force to replace it).\n`);
+      assert.equal(catFolder.stderr, 'moodle-sync: "reports" is a folder in the store, not a file.\n');
+      assert.equal(fs.existsSync(w.l('nope.csv')), false);
+      assert.equal(fs.existsSync(w.s('reports/absent.csv')), false);
+      assert.equal(await fsp.readFile(w.l('taken.csv'), 'utf8'), 'mine');
+    });
   });
 
-  it('usage mistakes exit with 2 and say what is expected', async () => {
-    const w = await makeWorld();
-    const [none, unknown, catNone, catTwo, mvOne, badOpt] = await Promise.all([
-      w.cli(),
-      w.cli('frobnicate', '--json'),
-      w.cli('cat'),
-      w.cli('cat', 'a', 'b'),
-      w.cli('mv', 'reports/a.csv'),
-      w.cli('ls', '--bogus'),
-    ]);
-    for (const r of [none, unknown, catNone, catTwo, mvOne, badOpt]) {
-      assert.equal(r.code, 2, r.stderr);
-      assert.match(r.stderr, /^moodle-sync: /);
+  // ---------------------------------------------------------------------------------------------
+  const DOTDOT = /"\.\." is not allowed/;
+  const ABSOLUTE = /absolute paths are not allowed/;
+  const LINK_OUT = /a symbolic link on the way points outside the store/;
+  const DANGLING = /it is a symbolic link that leads nowhere inside the store/;
+
+  interface EscapeCase {
+    name: string;
+    world?: { links?: boolean; linkedArchives?: boolean };
+    args: (w: World) => string[];
+    shown: (w: World) => string;
+    why: RegExp;
+  }
+
+  // Each case runs in a world of its own: the whole temporary tree is compared before and after.
+  const escapeCases: EscapeCase[] = [
+    { name: 'ls ..', args: () => ['ls', '..'], shown: () => '..', why: DOTDOT },
+    { name: 'cat ../x (--json)', args: () => ['cat', '../x', '--json'], shown: () => '../x', why: DOTDOT },
+    { name: 'put to a/../../x', args: (w) => ['put', w.l('hello.csv'), 'a/../../x', '--force'], shown: () => 'a/../../x', why: DOTDOT },
+    { name: 'rm reports/../../x', args: () => ['rm', 'reports/../../x'], shown: () => 'reports/../../x', why: DOTDOT },
+    { name: 'cat /etc/passwd', args: () => ['cat', '/etc/passwd'], shown: () => '/etc/passwd', why: ABSOLUTE },
+    { name: 'get //etc/passwd', args: (w) => ['get', '//etc/passwd', w.l('passwd')], shown: () => '//etc/passwd', why: ABSOLUTE },
+    { name: 'put to an absolute path', args: (w) => ['put', w.l('hello.csv'), path.join(w.outside, 'new.txt')], shown: (w) => path.join(w.outside, 'new.txt'), why: ABSOLUTE },
+    { name: 'cat ..\\x (backslash)', args: () => ['cat', '..\\x'], shown: () => '..\\x', why: /use "\/" between folders, not "\\"/ },
+    { name: 'cat file:///etc/passwd', args: () => ['cat', 'file:///etc/passwd'], shown: () => 'file:///etc/passwd', why: /URLs are not store paths/ },
+    { name: 'ls through a link to a folder outside', world: { links: true }, args: () => ['ls', 'reports/out'], shown: () => 'reports/out', why: LINK_OUT },
+    { name: 'cat through a link to a folder outside', world: { links: true }, args: () => ['cat', 'reports/out/secret.txt'], shown: () => 'reports/out/secret.txt', why: LINK_OUT },
+    { name: 'put through a link to a folder outside', world: { links: true }, args: (w) => ['put', w.l('hello.csv'), 'reports/out/new.txt'], shown: () => 'reports/out/new.txt', why: LINK_OUT },
+    { name: 'put with a link to a folder outside as target folder', world: { links: true }, args: (w) => ['put', w.l('hello.csv'), 'reports/out'], shown: () => 'reports/out', why: LINK_OUT },
+    { name: 'cat a link to a file outside', world: { links: true }, args: () => ['cat', 'reports/secret.csv'], shown: () => 'reports/secret.csv', why: LINK_OUT },
+    { name: 'get a link to a file outside', world: { links: true }, args: (w) => ['get', 'reports/secret.csv', w.l('got.csv')], shown: () => 'reports/secret.csv', why: LINK_OUT },
+    { name: 'rm a link to a file outside', world: { links: true }, args: () => ['rm', 'reports/secret.csv'], shown: () => 'reports/secret.csv', why: LINK_OUT },
+    { name: 'mv a link to a file outside', world: { links: true }, args: () => ['mv', 'reports/secret.csv', 'reports/mine.csv'], shown: () => 'reports/secret.csv', why: LINK_OUT },
+    { name: 'mv --force onto a link to a file outside', world: { links: true }, args: () => ['mv', 'reports/ok.csv', 'reports/secret.csv', '--force'], shown: () => 'reports/secret.csv', why: LINK_OUT },
+    { name: 'put --force onto a dangling link', world: { links: true }, args: (w) => ['put', w.l('hello.csv'), 'reports/dangling', '--force'], shown: () => 'reports/dangling', why: DANGLING },
+    { name: 'put into a store subfolder that is a link outside', world: { linkedArchives: true }, args: (w) => ['put', w.l('hello.csv'), 'archives'], shown: () => 'archives', why: LINK_OUT },
+    { name: 'put to a file in a store subfolder that is a link outside', world: { linkedArchives: true }, args: (w) => ['put', w.l('hello.csv'), 'archives/new.csv'], shown: () => 'archives/new.csv', why: LINK_OUT },
+    { name: 'mv from outside', world: { links: true }, args: () => ['mv', '../x', 'reports/x.csv'], shown: () => '../x', why: DOTDOT },
+    { name: 'mv to outside', world: { links: true }, args: () => ['mv', 'reports/ok.csv', '../x', '--force'], shown: () => '../x', why: DOTDOT },
+  ];
+
+  describe('moodle-sync files: escape attempts are refused (exit 1, path named, nothing touched)', { concurrency: CONCURRENCY }, () => {
+    for (const c of escapeCases) {
+      it(c.name, async () => {
+        const w = await makeWorld(c.world);
+        const r = await expectRefused(w, c.args(w), c.shown(w), c.why);
+        if (r.json !== undefined) {
+          assert.equal(r.json.error.code, 'store.outside');
+          assert.match(r.json.error.message, new RegExp(`^Refused store path "${esc(c.shown(w))}"`));
+        }
+      });
     }
-    assert.match(none.stderr, /files needs one of: ls, put, get, cat, rm, mv\./);
-    assert.deepEqual(Object.keys(unknown.json), ['error']);
-    assert.equal(unknown.json.error.code, 'usage');
-    assert.match(unknown.json.error.message, /files needs one of: ls, put, get, cat, rm, mv\.\nUsage: moodle-sync files ls/);
-    for (const r of [catNone, catTwo, mvOne]) assert.match(r.stderr, /Wrong number of arguments\. Usage: moodle-sync files ls/);
-    assert.match(badOpt.stderr, /Unknown option --bogus\. Options here: --json, --help, --recursive, --force\./);
-  });
 
-  it('failures exit with 1: missing store file, missing local file, existing local file, folder as file', async () => {
-    const w = await makeWorld();
-    await fsp.writeFile(w.s('reports/a.csv'), 'A');
-    await fsp.writeFile(w.l('taken.csv'), 'mine');
-    const [getMissing, lsMissing, putMissing, getTaken, catFolder] = await Promise.all([
-      w.cli('get', 'reports/nope.csv', w.l('nope.csv')),
-      w.cli('ls', 'nowhere'),
-      w.cli('put', w.l('absent.csv'), 'reports/absent.csv'),
-      w.cli('get', 'reports/a.csv', w.l('taken.csv')),
-      w.cli('cat', 'reports'),
-    ]);
-    assert.deepEqual([getMissing, lsMissing, putMissing, getTaken, catFolder].map((r) => r.code), [1, 1, 1, 1, 1]);
-    assert.equal(getMissing.stderr, 'moodle-sync: No such file in the store: "reports/nope.csv".\n');
-    assert.equal(lsMissing.stderr, 'moodle-sync: No such folder in the store: "nowhere".\n');
-    assert.equal(putMissing.stderr, `moodle-sync: No such local file: "${w.l('absent.csv')}".\n`);
-    assert.equal(getTaken.stderr, `moodle-sync: Local file "${w.l('taken.csv')}" exists (use --force to replace it).\n`);
-    assert.equal(catFolder.stderr, 'moodle-sync: "reports" is a folder in the store, not a file.\n');
-    assert.equal(fs.existsSync(w.l('nope.csv')), false);
-    assert.equal(fs.existsSync(w.s('reports/absent.csv')), false);
-    assert.equal(await fsp.readFile(w.l('taken.csv'), 'utf8'), 'mine');
-  });
-});
+    it('a NUL byte cannot even reach the CLI (spawn refuses it); FileStore refuses it too', async () => {
+      const w = await makeWorld();
+      await assert.rejects(w.cli('cat', 'reports/a\0b'), { code: 'ERR_INVALID_ARG_VALUE' });
+      const store = new FileStore(w.store);
+      await assert.rejects(store.requireFile('reports/a\0b'), (e: unknown) => e instanceof SyncError && e.code === 'store.outside' && /NUL byte/.test(e.message));
+    });
 
-// ---------------------------------------------------------------------------------------------
-describe('moodle-sync files: escape attempts are refused', { concurrency: CONCURRENCY }, () => {
-  it('".." and paths that climb out of the store', async () => {
-    const w = await makeWorld({ links: true });
-    await expectRefused(w, ['ls', '..'], '..', /"\.\." is not allowed/);
-    const json = await expectRefused(w, ['cat', '../x', '--json'], '../x', /"\.\." is not allowed/);
-    assert.equal(json.json.error.code, 'store.outside');
-    assert.match(json.json.error.message, /^Refused store path "\.\.\/x"/);
-    await expectRefused(w, ['put', w.l('hello.csv'), 'a/../../x', '--force'], 'a/../../x', /"\.\." is not allowed/);
-    await expectRefused(w, ['rm', 'reports/../../x'], 'reports/../../x', /"\.\." is not allowed/);
-  });
-
-  it('absolute paths, "//" and file:// URLs', async () => {
-    const w = await makeWorld();
-    await expectRefused(w, ['cat', '/etc/passwd'], '/etc/passwd', /absolute paths are not allowed/);
-    await expectRefused(w, ['get', '//etc/passwd', w.l('passwd')], '//etc/passwd', /absolute paths are not allowed/);
-    const target = path.join(w.outside, 'new.txt');
-    await expectRefused(w, ['put', w.l('hello.csv'), target], target, /absolute paths are not allowed/);
-    await expectRefused(w, ['cat', 'file:///etc/passwd'], 'file:///etc/passwd', /URLs are not store paths/);
-  });
-
-  it('backslashes', async () => {
-    const w = await makeWorld();
-    await expectRefused(w, ['cat', '..\\x'], '..\\x', /use "\/" between folders, not "\\"/);
-    await expectRefused(w, ['put', w.l('hello.csv'), 'reports\\..\\..\\x', '--force'], 'reports\\..\\..\\x', /not "\\"/);
-  });
-
-  it('a NUL byte cannot even reach the CLI (spawn refuses it); FileStore refuses it too', async () => {
-    const w = await makeWorld();
-    await assert.rejects(w.cli('cat', 'reports/a\0b'), { code: 'ERR_INVALID_ARG_VALUE' });
-    const store = new FileStore(w.store);
-    await assert.rejects(store.requireFile('reports/a\0b'), (e: unknown) => e instanceof SyncError && e.code === 'store.outside' && /NUL byte/.test(e.message));
-  });
-
-  it('a link inside the store to a folder outside: ls, cat and put through it', async () => {
-    const w = await makeWorld({ links: true });
-    const why = /a symbolic link on the way points outside the store/;
-    await expectRefused(w, ['ls', 'reports/out'], 'reports/out', why);
-    await expectRefused(w, ['cat', 'reports/out/secret.txt'], 'reports/out/secret.txt', why);
-    await expectRefused(w, ['put', w.l('hello.csv'), 'reports/out/new.txt'], 'reports/out/new.txt', why);
-    await expectRefused(w, ['put', w.l('hello.csv'), 'reports/out'], 'reports/out', why); // the link as a folder target
-    // and listing the store never shows links nor what they point to
-    const ls = await w.cli('ls', 'reports', '--recursive', '--json');
-    assert.equal(ls.code, 0, ls.stderr);
-    assert.deepEqual(ls.json.entries.map((e: any) => e.path), ['reports/ok.csv']);
-  });
-
-  it('a link inside the store to a file outside: cat, get, rm and mv through it', async () => {
-    const w = await makeWorld({ links: true });
-    const why = /a symbolic link on the way points outside the store/;
-    await expectRefused(w, ['cat', 'reports/secret.csv'], 'reports/secret.csv', why);
-    await expectRefused(w, ['get', 'reports/secret.csv', w.l('got.csv')], 'reports/secret.csv', why);
-    await expectRefused(w, ['rm', 'reports/secret.csv'], 'reports/secret.csv', why);
-    await expectRefused(w, ['mv', 'reports/secret.csv', 'reports/mine.csv'], 'reports/secret.csv', why);
-    await expectRefused(w, ['mv', 'reports/ok.csv', 'reports/secret.csv', '--force'], 'reports/secret.csv', why);
-  });
-
-  it('dangling links and a linked store subfolder as put target', async () => {
-    const w = await makeWorld({ links: true });
-    await expectRefused(w, ['put', w.l('hello.csv'), 'reports/dangling', '--force'], 'reports/dangling', /symbolic link that leads nowhere inside the store/);
-    await expectRefused(w, ['put', w.l('hello.csv'), 'reports/ddir/new.csv'], 'reports/ddir/new.csv', /symbolic link that leads nowhere inside the store/);
-
-    const linked = await makeWorld({ linkedArchives: true });
-    const why = /a symbolic link on the way points outside the store/;
-    await expectRefused(linked, ['put', linked.l('hello.csv'), 'archives'], 'archives', why);
-    await expectRefused(linked, ['put', linked.l('hello.csv'), 'archives/new.csv'], 'archives/new.csv', why);
-  });
-
-  it('mv with a source or a target outside the store', async () => {
-    const w = await makeWorld({ links: true });
-    await expectRefused(w, ['mv', '../x', 'reports/x.csv'], '../x', /"\.\." is not allowed/);
-    await expectRefused(w, ['mv', 'reports/ok.csv', '../x', '--force'], '../x', /"\.\." is not allowed/);
-  });
-
-  it('links and odd names that stay inside the store still work', async () => {
-    const w = await makeWorld({ links: true });
-    const cat = await w.cli('cat', 'reports/inner.csv');
-    assert.equal(cat.code, 0, cat.stderr);
-    assert.equal(cat.stdout, 'inside;content\n');
-    const before = await snapshot(w.outside);
-    const odd = await w.cli('put', w.l('hello.csv'), '%2e%2e/~/x');
-    assert.equal(odd.code, 0, odd.stderr);
-    assert.equal(await fsp.readFile(w.s('%2e%2e/~/x'), 'utf8'), 'hello;world\n');
-    assert.deepEqual(await snapshot(w.outside), before);
-    assert.equal(await fsp.readFile(path.join(w.moodledata, 'x'), 'utf8'), SECRET);
+    it('links and odd names that stay inside the store still work', async () => {
+      const w = await makeWorld({ links: true });
+      const before = await snapshot(w.outside);
+      const [cat, odd] = await Promise.all([w.cli('cat', 'reports/inner.csv'), w.cli('put', w.l('hello.csv'), '%2e%2e/~/x')]);
+      assert.equal(cat.code, 0, cat.stderr);
+      assert.equal(cat.stdout, 'inside;content\n');
+      assert.equal(odd.code, 0, odd.stderr);
+      assert.equal(await fsp.readFile(w.s('%2e%2e/~/x'), 'utf8'), 'hello;world\n');
+      assert.deepEqual(await snapshot(w.outside), before);
+      assert.equal(await fsp.readFile(path.join(w.moodledata, 'x'), 'utf8'), SECRET);
+    });
   });
 });
 

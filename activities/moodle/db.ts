@@ -49,3 +49,23 @@ export async function withDb<T>(db: MoodleDb, what: string, fn: () => Promise<T>
     throw e;
   }
 }
+
+/**
+ * Runs `fn` while holding a server-side named lock (GET_LOCK), so that several workers never do
+ * the same bookkeeping at once. The lock lives on one pooled connection and dies with it.
+ */
+export async function withNamedLock<T>(db: MoodleDb, name: string, timeoutSec: number, fn: () => Promise<T>): Promise<T> {
+  const conn = await db.pool.getConnection();
+  try {
+    // Scoped to the database: one MariaDB server may hold several Moodle sites.
+    const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT GET_LOCK(CONCAT(DATABASE(), '/', ?), ?) AS got", [name, timeoutSec]);
+    if (rows[0].got !== 1) throw new Error(`Could not take the database lock "${name}" within ${timeoutSec} s: another worker holds it.`);
+    try {
+      return await fn();
+    } finally {
+      await conn.query("SELECT RELEASE_LOCK(CONCAT(DATABASE(), '/', ?))", [name]);
+    }
+  } finally {
+    conn.release();
+  }
+}
