@@ -114,6 +114,7 @@ export class FileStore {
 
   /** A temporary name beside `abs`; a fixed `tag` lets a retried writer reuse (overwrite) its own. */
   private async tempBeside(abs: string, tag?: string): Promise<string> {
+    if (tag !== undefined && !/^[a-z0-9-]{1,32}$/.test(tag)) throw new Error(`invalid temporary file tag "${tag}"`);
     await fsp.mkdir(path.dirname(abs), { recursive: true });
     return path.join(path.dirname(abs), `${TEMP_MARK}${path.basename(abs)}.${tag ?? `${process.pid}.${randomBytes(4).toString('hex')}`}`);
   }

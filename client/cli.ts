@@ -1,5 +1,6 @@
 import { loadEnv } from '../activities/env';
 import { isSyncError } from '../activities/errors';
+import { explainDbError } from '../activities/moodle/db';
 import { CommandContext, type Command } from './context';
 import { filesCommand } from './commands/files';
 import { configCommand } from './commands/config';
@@ -51,7 +52,8 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     out.write(json ? `${JSON.stringify(result.data, null, 2)}\n` : `${result.text}\n`);
     return result.code;
   } catch (e) {
-    if (isSyncError(e)) return fail(USAGE_CODES.has(e.code) ? 2 : 1, e.code, e.message);
+    const known = isSyncError(e) ? e : explainDbError(e);
+    if (known) return fail(USAGE_CODES.has(known.code) ? 2 : 1, known.code, known.message);
     return fail(1, 'error', (e as Error).message ?? String(e));
   } finally {
     await ctx?.close().catch(() => undefined);

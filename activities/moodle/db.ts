@@ -37,17 +37,13 @@ export function openMoodleDb(url: string, prefix: string, ownPrefix: string): Mo
   };
 }
 
-/** Wraps driver errors so the person reading them learns which database and what to check. */
-export async function withDb<T>(db: MoodleDb, what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const err = e as { code?: string; message: string };
-    if (err.code && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ER_ACCESS_DENIED_ERROR|ER_BAD_DB_ERROR|PROTOCOL_CONNECTION_LOST)$/.test(err.code)) {
-      throw new SyncError('db.unavailable', `Cannot ${what}: the Moodle database is not reachable (${err.code}: ${err.message}). Check MOODLE_DB_URL.`);
-    }
-    throw e;
-  }
+const CONNECTION_ERRORS = /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|ER_ACCESS_DENIED_ERROR|ER_BAD_DB_ERROR|PROTOCOL_CONNECTION_LOST)$/;
+
+/** A driver error that means "the database cannot be reached", turned into one a person can act on. */
+export function explainDbError(e: unknown): SyncError | undefined {
+  const err = e as { code?: string; message?: string };
+  if (!err?.code || !CONNECTION_ERRORS.test(err.code)) return undefined;
+  return new SyncError('db.unavailable', `Cannot reach the Moodle database (${err.code}: ${err.message}). Check MOODLE_DB_URL.`);
 }
 
 /**

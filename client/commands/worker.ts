@@ -1,7 +1,6 @@
 import { parseArgs, expectPositionals } from '../args';
 import { ok } from '../output';
 import type { Command } from '../context';
-import { startWorker } from '../../worker/worker';
 
 const usage = 'moodle-sync worker';
 
@@ -12,6 +11,8 @@ export const workerCommand: Command = {
   async run(argv, ctx) {
     const args = parseArgs(argv);
     expectPositionals(args, 0, 0, usage);
+    // Loaded here: the worker SDK is heavy, and other commands never need it.
+    const { startWorker } = require('../../worker/worker') as typeof import('../../worker/worker');
     const running = await startWorker(ctx.env, 'WARN');
     const stop = () => running.shutdown();
     process.once('SIGINT', stop);
