@@ -135,7 +135,8 @@ export function createReintegrationActivities({ db, store, dropFolder }: Reinteg
       const st = await fsp.lstat(abs).catch(() => undefined);
       if (!st) continue;
       if (reason || !st.isFile()) {
-        if (!name.startsWith(TAKING_PREFIX)) result.skipped.push({ name, reason: reason ?? (st.isDirectory() ? 'folder' : st.isSymbolicLink() ? 'symbolic link' : 'not a regular file') });
+        // Lock files and our own staged files are machinery, not skipped input.
+        if (!name.startsWith(TAKING_PREFIX) && !(LOCK_FILES as readonly string[]).includes(name)) result.skipped.push({ name, reason: reason ?? (st.isDirectory() ? 'folder' : st.isSymbolicLink() ? 'symbolic link' : 'not a regular file') });
         continue;
       }
       if (Date.now() - st.mtimeMs < quietMs) {
