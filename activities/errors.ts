@@ -13,7 +13,8 @@ export type SyncErrorCode =
   | 'store.not-a-file'
   | 'db.unavailable'
   | 'temporal.unavailable'
-  | 'mail.failed';
+  | 'mail.failed'
+  | 'run.failed';
 
 export class SyncError extends Error {
   constructor(

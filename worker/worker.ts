@@ -24,6 +24,7 @@ export async function startWorker(env: SyncEnv, logLevel: LogLevel = 'WARN'): Pr
   const deps = openActivityDeps(env);
   const connection = await NativeConnection.connect({ address: env.temporalAddress });
   const clientConnection = await Connection.connect({ address: env.temporalAddress });
+  const client = new Client({ connection: clientConnection, namespace: env.temporalNamespace });
   try {
     await deps.store.ensureLayout();
     await ensureOwnTables(deps.db);
@@ -32,11 +33,11 @@ export async function startWorker(env: SyncEnv, logLevel: LogLevel = 'WARN'): Pr
       namespace: env.temporalNamespace,
       taskQueue: env.taskQueue,
       workflowsPath: require.resolve('../workflows'),
-      activities: createActivities(deps),
+      activities: createActivities({ ...deps, temporal: { client, taskQueue: env.taskQueue } }),
       // Heartbeats (and so cancellations) go through at least every second.
       maxHeartbeatThrottleInterval: '1 second',
     });
-    await ensureWatchdogSchedule(new Client({ connection: clientConnection, namespace: env.temporalNamespace }), env.taskQueue);
+    await ensureWatchdogSchedule(client, env.taskQueue);
     const done = worker.run().finally(async () => {
       await clientConnection.close();
       await connection.close();

@@ -3,6 +3,7 @@
  * modules, only @temporalio/common and types.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery } from '@temporalio/workflow';
 
 /** The one reintegration workflow id: Temporal never runs two executions with one id. */
 export const REINTEGRATION_WORKFLOW_ID = 'reintegration';
@@ -64,3 +65,72 @@ export interface WatchdogResult {
   mailFailures: { kind: LockAlarm['kind']; file: LockAlarm['file']; error: string }[];
   summary: string;
 }
+
+// ---- The processing pipeline ----
+
+export interface ProcessFileInput {
+  tool: string;
+  op: string;
+  /** Store path of the input. */
+  file: string;
+  simulate: boolean;
+}
+
+export interface PreparedFile {
+  status: 'ready' | 'refused';
+  refusal?: string;
+  sha256: string;
+  totalRows: number;
+  chunks: number;
+}
+
+export interface ChunkCounts { applied: number; failed: number; skipped: number }
+
+export interface RowTotals extends ChunkCounts { total: number }
+
+export interface FileRunSummary {
+  /** completed: the file ran (rows may have failed); failed: the file was refused. */
+  status: 'completed' | 'failed';
+  outcome: 'completed' | 'completed-with-failures' | 'refused';
+  tool: string;
+  op: string;
+  file: string;
+  simulate: boolean;
+  refusal?: string;
+  rows: RowTotals;
+  report: string | null;
+  tryback: string | null;
+  archive: string | null;
+}
+
+export interface RunToolInput {
+  tool: string;
+  op?: string;
+  /** A store path; without it, the operation's configured location. */
+  file?: string;
+  simulate?: boolean;
+}
+
+export interface ToolRunSummary {
+  status: 'completed' | 'failed';
+  tool: string;
+  op: string;
+  simulate: boolean;
+  reintegration: string;
+  files: FileRunSummary[];
+  /** Why nothing ran, when no input file was found. */
+  message?: string;
+}
+
+export interface FileProgress {
+  stage: 'preparing' | 'applying' | 'finalizing' | 'done';
+  file: string;
+  rowsTotal: number;
+  rowsDone: number;
+  failed: number;
+  chunksDone: number;
+  chunks: number;
+}
+
+/** Progress of a file run: rows done, total, failed. */
+export const progressQuery = defineQuery<FileProgress>('progress');

@@ -1,4 +1,5 @@
 import type { MoodleDb } from './db';
+import { ledgerTables } from '../pipeline/ledger';
 
 /**
  * moodle-sync's own tables, beside Moodle's under their own prefix. Created on demand and
@@ -22,6 +23,7 @@ const ownTableDefinitions = (db: MoodleDb): string[] => [
      processedat BIGINT NOT NULL,
      PRIMARY KEY (name, sha256)
    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+  ...ledgerTables(db),
 ];
 
 const ensured = new WeakSet<MoodleDb>();

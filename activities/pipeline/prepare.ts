@@ -1,0 +1,120 @@
+import * as path from 'node:path';
+import * as fsp from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import type { RowDataPacket } from 'mysql2';
+import { withNamedLock, type MoodleDb } from '../moodle/db';
+import { ensureOwnTables } from '../moodle/ownTables';
+import type { FileStore } from '../store';
+import { loadSettingsMap } from '../settings/store';
+import { sha256File } from '../reintegration';
+import { findOperation } from '../tools';
+import { readRecords, CsvSyntaxError, type CsvFormat } from './records';
+import { checkEncoding } from './encoding';
+import { checkHeader } from './header';
+import { outputNames } from './outputs';
+import { readRun, type ChunkPlan, type RunPlan } from './ledger';
+import type { PreparedFile, ProcessFileInput } from '../../workflows/shared';
+
+export const SNAPSHOT_DIR = '.msync-runs';
+
+export function csvFormat(settings: Record<string, string>): CsvFormat {
+  return { separator: settings.csvseparator, encoding: settings.encoding === 'ISO-8859-1' ? 'ISO-8859-1' : 'UTF-8' };
+}
+
+const snapshotName = (runKey: string) => `${SNAPSHOT_DIR}/${createHash('sha256').update(runKey).digest('hex').slice(0, 32)}.input`;
+
+export interface PipelineDeps {
+  db: MoodleDb;
+  store: FileStore;
+}
+
+/**
+ * Checks a whole file before any write (encoding, BOM, separator, header), snapshots it, plans
+ * its chunks and reserves its output names. Idempotent: a retry returns what the first did.
+ */
+export async function prepareFile({ db, store }: PipelineDeps, input: ProcessFileInput & { runKey: string; startedAt: number }): Promise<PreparedFile> {
+  await ensureOwnTables(db);
+  const existing = await readRun(db, input.runKey);
+  if (existing) return summarise(existing);
+
+  const operation = findOperation(input.tool, input.op);
+  const settings = await loadSettingsMap(db);
+  const format = csvFormat(settings);
+  const abs = await store.requireFile(input.file);
+  const sha256 = await sha256File(abs);
+  const snapshot = snapshotName(input.runKey);
+  // Chunks read a private copy: the store file may be replaced while the run goes on.
+  await store.importFile(snapshot, abs, true, 'snapshot');
+  const snapAbs = await store.requireFile(snapshot);
+
+  let refusal = await checkEncoding(snapAbs, format.encoding);
+  let plan: RunPlan = { header: [], headerRange: null, chunks: [], totalRows: 0, readErrors: 0 };
+  if (!refusal) {
+    try {
+      plan = await planChunks(snapAbs, format, operation.header !== null, operation.chunkSize ?? 1000);
+    } catch (e) {
+      if (!(e instanceof CsvSyntaxError)) throw e;
+      refusal = e.message;
+    }
+  }
+  if (!refusal && operation.header) {
+    if (!plan.headerRange) refusal = 'the file is empty: a header line is expected';
+    else {
+      const problems = checkHeader(plan.header, operation.header, format.separator, settings.invalidnamesnocheck === '1');
+      if (!problems.length && operation.header.check) problems.push(...(await operation.header.check(plan.header, db, settings)));
+      if (problems.length) refusal = `bad header (line 1): ${problems.join('; ')}`;
+    }
+  }
+
+  await withNamedLock(db, 'msync-outputs', 30, async () => {
+    const names = await freeOutputNames(db, store, input.file, input.startedAt);
+    await db.pool.query(
+      `INSERT INTO ${db.own('runs')} (runkey, tool, op, file, sha256, simulate, startedat, status, refusal, plan, reportpath, trybackpath, archivepath, snapshot)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [input.runKey, input.tool, input.op, input.file, sha256, input.simulate ? 1 : 0, input.startedAt, refusal ? 'refused' : 'ready', refusal ?? null,
+        JSON.stringify(plan), names.report, names.tryback, names.archive, snapshot]);
+  });
+  return summarise((await readRun(db, input.runKey))!);
+}
+
+function summarise(run: NonNullable<Awaited<ReturnType<typeof readRun>>>): PreparedFile {
+  return { status: run.refusal ? 'refused' : 'ready', refusal: run.refusal ?? undefined, sha256: run.sha256, totalRows: run.plan.totalRows, chunks: run.plan.chunks.length };
+}
+
+/** Streams the file once: the header, the data rows, and where every chunk starts. */
+async function planChunks(abs: string, format: CsvFormat, hasHeader: boolean, chunkSize: number): Promise<RunPlan> {
+  const plan: RunPlan = { header: hasHeader ? [] : ['value'], headerRange: null, chunks: [], totalRows: 0, readErrors: 0 };
+  let current: ChunkPlan | undefined;
+  for await (const rec of readRecords(abs, format)) {
+    if (rec.comment) continue;
+    if (hasHeader && !plan.headerRange) {
+      plan.headerRange = [rec.start, rec.end];
+      plan.header = rec.fields ?? [];
+      continue;
+    }
+    if (!current || current.rows === chunkSize) {
+      current = { offset: rec.start, line: rec.line, rows: 0 };
+      plan.chunks.push(current);
+    }
+    current.rows++;
+    plan.totalRows++;
+  }
+  return plan;
+}
+
+/** The first output names that no file and no other run holds (same-minute runs get -2, -3...). */
+async function freeOutputNames(db: MoodleDb, store: FileStore, file: string, ms: number) {
+  for (let n = 1; ; n++) {
+    const names = outputNames(file, ms, n);
+    const [taken] = await db.pool.query<RowDataPacket[]>(
+      `SELECT 1 FROM ${db.own('runs')} WHERE reportpath = ? OR trybackpath = ? OR archivepath = ? LIMIT 1`, [names.report, names.tryback, names.archive]);
+    const exists = await Promise.all([names.report, names.tryback, names.archive].map((p) => store.stat(p).then((s) => !!s)));
+    if (!taken.length && !exists.some(Boolean)) return names;
+  }
+}
+
+export async function removeSnapshot(store: FileStore, snapshot: string | null): Promise<void> {
+  if (!snapshot) return;
+  await fsp.rm(await store.resolve(snapshot), { force: true });
+  void path;
+}

@@ -1,0 +1,20 @@
+import { SyncError } from '../errors';
+import type { Tool, ToolOperation } from './types';
+import { usersTool } from './users';
+
+/** Every tool, in the order "sync all" runs them (spec decision 19). */
+export const tools: Tool[] = [usersTool];
+
+export function findTool(name: string): Tool {
+  const tool = tools.find((t) => t.name === name);
+  if (!tool) throw new SyncError('usage', `Unknown tool "${name}". Tools: ${tools.map((t) => t.name).join(', ')}.`);
+  return tool;
+}
+
+export function findOperation(toolName: string, op?: string): ToolOperation {
+  const tool = findTool(toolName);
+  const name = op ?? tool.defaultOp;
+  const operation = tool.operations.find((o) => o.op === name);
+  if (!operation) throw new SyncError('usage', `Tool ${tool.name} has no operation "${name}". Operations: ${tool.operations.map((o) => o.op).join(', ')}.`);
+  return operation;
+}

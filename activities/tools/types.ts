@@ -1,0 +1,63 @@
+import type { PoolConnection } from 'mysql2/promise';
+import type { MoodleDb } from '../moodle/db';
+
+/**
+ * A tool is data plus row semantics: its operations, their files and columns, and what a batch
+ * of rows does to Moodle. The pipeline never knows which tool it runs.
+ */
+
+export interface DataRow {
+  /** Line of the row in the input file (1-based, first physical line of the record). */
+  line: number;
+  /** Column name -> value, as read (not trimmed). */
+  values: Record<string, string>;
+}
+
+export type RowStatus = 'applied' | 'failed' | 'skipped';
+
+export interface RowOutcome {
+  status: RowStatus;
+  /** One line for the report; never a password. */
+  message: string;
+}
+
+/** What a tool's apply() receives: one transaction for the whole chunk. */
+export interface ChunkContext {
+  conn: PoolConnection;
+  db: MoodleDb;
+  settings: Record<string, string>;
+  /** Moodle time (Unix seconds) of this chunk. */
+  now: number;
+  simulate: boolean;
+  header: string[];
+  /** Work to do once the chunk's transaction has committed (mails); skipped in simulation. */
+  afterCommit(task: () => Promise<void>): void;
+}
+
+export interface HeaderSpec {
+  required: readonly string[];
+  optional: readonly string[];
+  /** Further accepted names (anchored), e.g. /^course\d+$/. */
+  patterns?: readonly RegExp[];
+  /** Checks that need the database (e.g. profile fields that must exist); returns problems. */
+  check?(header: string[], db: MoodleDb, settings: Record<string, string>): Promise<string[]>;
+}
+
+export interface ToolOperation {
+  tool: string;
+  op: string;
+  summary: string;
+  /** Setting that names the file (a path, a comma list, or a pattern with *). */
+  locationSetting: string;
+  /** null: the file has no header; every row is one value in column `value`. */
+  header: HeaderSpec | null;
+  /** Rows per chunk (one transaction each). */
+  chunkSize?: number;
+  apply(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]>;
+}
+
+export interface Tool {
+  name: string;
+  defaultOp: string;
+  operations: ToolOperation[];
+}

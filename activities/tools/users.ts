@@ -1,0 +1,316 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import type { ChunkContext, DataRow, RowOutcome, Tool, ToolOperation, HeaderSpec } from './types';
+import type { MoodleDb } from '../moodle/db';
+import {
+  findUsers, insertUsers, insertUserContexts, readUserSiteConfig, setPreferences, softDeleteUser,
+  touchCacheFlags, updateUser, type ExistingUser, type UserSiteConfig,
+} from '../moodle/users';
+import { hashPassword } from '../moodle/password';
+
+/**
+ * The users tool (reference 5.2 under the spec's decisions): add/update, suspend, delete, restore.
+ * Still to come: the course<N> enrolment columns and cohort/cohortid.
+ */
+
+/** Columns that go straight to the user table, with how a value is checked. */
+const USER_COLUMNS: Record<string, (v: string) => string | undefined> = {
+  username: (v) => (/^[a-z0-9_.@-]{1,100}$/.test(v) ? undefined : 'use lowercase letters, digits and _ - . @ (100 at most)'),
+  firstname: maxLength(100),
+  lastname: maxLength(100),
+  idnumber: maxLength(255),
+  email: (v) => (v === '' || /^[^\s@]+@[^\s@]+$/.test(v) ? maxLength(100)(v) : 'not an e-mail address'),
+  auth: (v) => (/^[a-z0-9_]{1,20}$/.test(v) ? undefined : 'not an authentication plugin name'),
+  institution: maxLength(255),
+  department: maxLength(255),
+  city: maxLength(120),
+  country: (v) => (v === '' || /^[A-Z]{2}$/.test(v) ? undefined : 'a two-letter country code such as FR'),
+  lang: (v) => (/^[a-z]{2,3}(_[a-z0-9]+)*$/.test(v) ? undefined : 'a language code such as en or fr_ca'),
+  timezone: maxLength(100),
+  calendartype: maxLength(30),
+  theme: maxLength(50),
+  phone1: maxLength(20),
+  phone2: maxLength(20),
+  address: maxLength(255),
+  description: () => undefined,
+  middlename: maxLength(255),
+  alternatename: maxLength(255),
+  firstnamephonetic: maxLength(255),
+  lastnamephonetic: maxLength(255),
+  imagealt: maxLength(255),
+  maildisplay: intIn(0, 2),
+  mailformat: intIn(0, 1),
+  maildigest: intIn(0, 2),
+  autosubscribe: intIn(0, 1),
+  trackforums: intIn(0, 1),
+  emailstop: intIn(0, 1),
+  suspended: intIn(0, 1),
+  mnethostid: (v) => (/^\d+$/.test(v) ? undefined : 'a host id'),
+};
+/** Columns of the original that Moodle 5.1 no longer has: accepted, ignored. */
+const GONE_COLUMNS = ['icq', 'url', 'htmleditor', 'aim', 'yahoo', 'msn', 'skype'];
+const INT_COLUMNS = new Set(['maildisplay', 'mailformat', 'maildigest', 'autosubscribe', 'trackforums', 'emailstop', 'suspended', 'mnethostid']);
+
+function maxLength(n: number) {
+  return (v: string) => (v.length <= n ? undefined : `longer than ${n} characters`);
+}
+function intIn(min: number, max: number) {
+  return (v: string) => (/^\d+$/.test(v) && Number(v) >= min && Number(v) <= max ? undefined : `a number from ${min} to ${max}`);
+}
+
+const PROFILE_FIELD = /^profile_field_(.+)$/;
+
+async function profileFields(db: MoodleDb, q: { query: ChunkContext['conn']['query'] }): Promise<Map<string, number>> {
+  const [rows] = await q.query<RowDataPacket[]>(`SELECT id, shortname FROM ${db.t('user_info_field')}`);
+  return new Map(rows.map((r) => [String(r.shortname), Number(r.id)]));
+}
+
+const addHeader: HeaderSpec = {
+  required: ['username', 'firstname', 'lastname'],
+  optional: [...Object.keys(USER_COLUMNS).filter((c) => !['username', 'firstname', 'lastname'].includes(c)), 'password', 'deleted', 'oldusername', ...GONE_COLUMNS],
+  patterns: [PROFILE_FIELD],
+  async check(header, db) {
+    const wanted = header.map((h) => PROFILE_FIELD.exec(h)?.[1]).filter((s): s is string => !!s);
+    if (!wanted.length) return [];
+    const known = await profileFields(db, db.pool);
+    const unknown = wanted.filter((s) => !known.has(s));
+    return unknown.length ? [`no custom profile field ${unknown.map((u) => `"${u}"`).join(', ')} exists in Moodle (columns profile_field_<shortname>); known: ${[...known.keys()].join(', ') || 'none'}`] : [];
+  },
+};
+
+/** Finds the account a row means, by the primary identity, else by username (reference 5.2.1 step 9). */
+function locate(row: Record<string, string>, identity: string, pool: ExistingUser[]): ExistingUser | undefined {
+  const v = row[identity]?.trim();
+  if (identity === 'id' && v) return pool.find((u) => String(u.id) === v);
+  if ((identity === 'idnumber' || identity === 'email') && v) return pool.find((u) => String(u[identity]) === v);
+  return pool.find((u) => u.username === row.username);
+}
+
+interface Prepared {
+  row: DataRow;
+  values: Record<string, string>;
+  error?: string;
+}
+
+function normalise(row: DataRow, header: string[]): Prepared {
+  const values: Record<string, string> = {};
+  for (const h of header) values[h] = (row.values[h] ?? '').trim();
+  if (values.username) values.username = values.username.toLowerCase();
+  if (values.country) values.country = values.country.toUpperCase();
+  if (values.lang) values.lang = values.lang.toLowerCase().replace('_utf8', '');
+  for (const r of ['username', 'firstname', 'lastname']) {
+    if (!values[r]) return { row, values, error: `column ${r} is empty` };
+  }
+  for (const [col, check] of Object.entries(USER_COLUMNS)) {
+    if (!(col in values) || (values[col] === '' && col !== 'username')) continue;
+    const why = check(values[col]);
+    if (why) return { row, values, error: `column ${col}: "${values[col].slice(0, 60)}" is not accepted (${why})` };
+  }
+  if ('deleted' in values && !['', '0', '1'].includes(values.deleted)) return { row, values, error: `column deleted: "${values.deleted}" must be 1 (delete) or 0` };
+  return { row, values };
+}
+
+/** The user-table columns a row sets (absent or empty optional columns set nothing). */
+function userFields(values: Record<string, string>): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (const col of Object.keys(USER_COLUMNS)) {
+    if (!(col in values)) continue;
+    if (values[col] === '' && !['email', 'idnumber'].includes(col)) continue;
+    out[col] = INT_COLUMNS.has(col) ? Number(values[col]) : values[col];
+  }
+  return out;
+}
+
+const who = (u: { username: string; id?: number }) => `${u.username}${u.id ? ` (id ${u.id})` : ''}`;
+
+async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]> {
+  const { conn, db, settings, now } = ctx;
+  const site = await readUserSiteConfig(conn, db);
+  const identity = settings.users_primaryidentity || 'idnumber';
+  const prepared = rows.map((r) => normalise(r, ctx.header));
+  const live = prepared.filter((p) => !p.error);
+  const pool = await findUsers(conn, db, site.mnethostid, {
+    usernames: live.flatMap((p) => [p.values.username, p.values.oldusername?.toLowerCase()].filter((s): s is string => !!s)),
+    idnumbers: live.map((p) => p.values.idnumber).filter(Boolean),
+    emails: live.map((p) => p.values.email).filter(Boolean),
+    ids: identity === 'id' ? live.map((p) => Number(p.values.id)).filter((n) => n > 0) : [],
+  });
+  const fieldIds = ctx.header.some((h) => PROFILE_FIELD.test(h)) ? await profileFields(db, conn) : new Map<string, number>();
+  // Passwords are hashed together, on every core, before any write.
+  const hashes = new Map<Prepared, string>();
+  await Promise.all(live.map(async (p) => {
+    const pw = p.values.password;
+    if (pw && pw !== '*NOPASS*') hashes.set(p, await hashPassword(pw));
+  }));
+
+  const outcomes = new Map<Prepared, RowOutcome>();
+  const creations: { p: Prepared; fields: Record<string, unknown> }[] = [];
+  for (const p of prepared) {
+    if (p.error) { outcomes.set(p, { status: 'failed', message: p.error }); continue; }
+    const v = p.values;
+    const existing = locate(v, identity, pool);
+    if (v.deleted === '1') {
+      if (!existing || existing.deleted) { outcomes.set(p, { status: 'skipped', message: `no account ${v.username} to delete` }); continue; }
+      await softDeleteUser(conn, db, existing, now, site.sessionTimeout, 2);
+      existing.deleted = 1;
+      outcomes.set(p, { status: 'applied', message: `user ${who(existing)} deleted` });
+      continue;
+    }
+    let target = existing;
+    if (settings.users_allowrename === '1' && v.oldusername) {
+      const old = pool.find((u) => u.username === v.oldusername.toLowerCase() && !u.deleted);
+      if (!old) { outcomes.set(p, { status: 'failed', message: `cannot rename ${v.oldusername} to ${v.username}: no account ${v.oldusername}` }); continue; }
+      target = old;
+    }
+    const clash = collision(v, target, pool, identity);
+    if (clash) { outcomes.set(p, { status: 'failed', message: clash }); continue; }
+    const fields = userFields(v);
+    const hash = hashes.get(p);
+    if (target) {
+      const changes: Record<string, unknown> = {};
+      for (const [k, val] of Object.entries(fields)) {
+        if (k === 'email' && settings.users_protectemails === '1') continue;
+        if (String(target[k] ?? '') !== String(val)) changes[k] = val;
+      }
+      if (target.deleted) changes.deleted = 0;
+      if (v.password === '*NOPASS*') changes.password = '*NOPASS*';
+      if (hash) changes.password = hash;
+      if (Object.keys(changes).length) await updateUser(conn, db, target.id, changes, now);
+      if (hash) await passwordChanged(ctx, target.id, String(changes.auth ?? target.auth), site);
+      if (v.password === '') await setPreferences(conn, db, [{ userid: target.id, name: 'create_password', value: '1' }]);
+      await saveProfile(ctx, target.id, v, fieldIds);
+      Object.assign(target, changes);
+      const what = [target.deleted === 0 && existing?.deleted ? 'revived' : '', target.username !== existing?.username && existing ? `renamed from ${existing.username}` : ''].filter(Boolean).join(', ');
+      outcomes.set(p, { status: 'applied', message: `user ${who(target)} updated${what ? ` (${what})` : ''}${Object.keys(changes).length ? '' : ' (nothing changed)'}` });
+    } else {
+      const row: Record<string, unknown> = {
+        auth: 'manual', confirmed: 1, mnethostid: site.mnethostid, city: site.city, country: site.country, lang: site.lang,
+        timezone: '99', calendartype: 'gregorian', maildisplay: site.maildisplay, mailformat: site.mailformat, maildigest: site.maildigest,
+        autosubscribe: site.autosubscribe, trackforums: site.trackforums, descriptionformat: 1, idnumber: '', email: '', password: '',
+        ...fields, timecreated: now, timemodified: now,
+      };
+      if (hash) row.password = hash;
+      else if (v.password === '*NOPASS*') row.password = '*NOPASS*';
+      else if (v.password === '') row.password = 'to be generated';
+      creations.push({ p, fields: row });
+      // Later rows of this chunk see the new account (a file may name a user twice).
+      pool.push({ id: 0, username: String(row.username), idnumber: String(row.idnumber), email: String(row.email), deleted: 0, suspended: Number(row.suspended ?? 0), auth: String(row.auth), mnethostid: site.mnethostid });
+    }
+  }
+
+  if (creations.length) {
+    const ids = await insertUsers(conn, db, creations.map((c) => c.fields), site.mnethostid);
+    const newIds = creations.map((c) => ids.get(String(c.fields.username))!);
+    await insertUserContexts(conn, db, newIds);
+    const prefs: { userid: number; name: string; value: string }[] = [];
+    const prefUsers: number[] = [];
+    creations.forEach((c, i) => {
+      const id = newIds[i];
+      const pw = c.p.values.password;
+      if (hashes.has(c.p) && c.fields.auth === 'manual') { prefs.push({ userid: id, name: 'auth_manual_passwordupdatetime', value: String(now) }); prefUsers.push(id); }
+      if (pw === '') prefs.push({ userid: id, name: 'create_password', value: '1' });
+      else if (!('password' in c.p.values) && settings.users_createpasswords === '1') {
+        prefs.push({ userid: id, name: 'create_password', value: '1' }, { userid: id, name: 'auth_forcepasswordchange', value: '1' });
+      }
+      const entry = pool.find((u) => u.username === c.fields.username && u.id === 0);
+      if (entry) entry.id = id;
+      outcomes.set(c.p, { status: 'applied', message: `user ${who({ username: String(c.fields.username), id })} created` });
+    });
+    await setPreferences(conn, db, prefs);
+    await touchCacheFlags(conn, db, 'userpreferenceschanged', prefUsers.map(String), now, now + site.sessionTimeout);
+    for (const [i, c] of creations.entries()) await saveProfile(ctx, newIds[i], c.p.values, fieldIds);
+  }
+  return prepared.map((p) => outcomes.get(p)!);
+}
+
+/**
+ * A genuine clash with another account (spec decision 5): the username, or the primary identity
+ * value, belongs to an account other than the one the row updates. E-mail changes and shared
+ * e-mails are not clashes (the original's sample files rely on that).
+ */
+function collision(v: Record<string, string>, target: ExistingUser | undefined, pool: ExistingUser[], identity: string): string | undefined {
+  const other = (u: ExistingUser) => u !== target && !u.deleted;
+  const sameName = pool.find((u) => other(u) && u.username === v.username);
+  if (sameName) return `username ${v.username} is already used by another account (${sameName.id ? `id ${sameName.id}` : 'created earlier in this file'})`;
+  const key = v[identity];
+  if (identity !== 'username' && key) {
+    const sameKey = pool.find((u) => other(u) && String(u[identity]) === key);
+    if (sameKey) return `${identity} ${key} already belongs to account ${sameKey.username}`;
+  }
+  return undefined;
+}
+
+async function passwordChanged(ctx: ChunkContext, userid: number, auth: string, site: UserSiteConfig): Promise<void> {
+  if (auth !== 'manual') return;
+  await setPreferences(ctx.conn, ctx.db, [{ userid, name: 'auth_manual_passwordupdatetime', value: String(ctx.now) }]);
+  await touchCacheFlags(ctx.conn, ctx.db, 'userpreferenceschanged', [String(userid)], ctx.now, ctx.now + site.sessionTimeout);
+}
+
+async function saveProfile(ctx: ChunkContext, userid: number, values: Record<string, string>, fieldIds: Map<string, number>): Promise<void> {
+  const data = Object.entries(values).flatMap(([k, v]) => {
+    const shortname = PROFILE_FIELD.exec(k)?.[1];
+    return shortname && fieldIds.has(shortname) ? [[userid, fieldIds.get(shortname)!, v, 0]] : [];
+  });
+  if (!data.length) return;
+  await ctx.conn.query(`INSERT INTO ${ctx.db.t('user_info_data')} (userid, fieldid, data, dataformat) VALUES ? ON DUPLICATE KEY UPDATE data = VALUES(data)`, [data]);
+}
+
+// ---- suspend, restore, delete files: one column names the user (users_primaryidentity) ----
+
+const listHeader: HeaderSpec = { required: [], optional: ['username', 'idnumber', 'email', 'id'] };
+
+function identityColumn(settings: Record<string, string>, header: string[]): string {
+  const identity = settings.users_primaryidentity || 'idnumber';
+  return header.includes(identity) ? identity : 'username';
+}
+
+async function locateListed(ctx: ChunkContext, rows: DataRow[]) {
+  const site = await readUserSiteConfig(ctx.conn, ctx.db);
+  const column = identityColumn(ctx.settings, ctx.header);
+  const keys = rows.map((r) => (r.values[column] ?? '').trim()).map((k) => (column === 'username' ? k.toLowerCase() : k));
+  const pool = await findUsers(ctx.conn, ctx.db, site.mnethostid, {
+    usernames: column === 'username' ? keys.filter(Boolean) : [],
+    idnumbers: column === 'idnumber' ? keys.filter(Boolean) : [],
+    emails: column === 'email' ? keys.filter(Boolean) : [],
+    ids: column === 'id' ? keys.map(Number).filter((n) => n > 0) : [],
+  });
+  return { site, column, found: keys.map((k) => (k ? pool.find((u) => String(u[column]) === k && !u.deleted) : undefined)), keys };
+}
+
+function listOperation(op: string, locationSetting: string, summary: string, act: (ctx: ChunkContext, user: ExistingUser, site: UserSiteConfig) => Promise<string>): ToolOperation {
+  return {
+    tool: 'users', op, summary, locationSetting,
+    header: { ...listHeader, check: async (header, _db, settings) => (header.includes(identityColumn(settings, header)) ? [] : [`a column "${settings.users_primaryidentity || 'idnumber'}" (users_primaryidentity) or "username" is required`]) },
+    async apply(ctx, rows) {
+      const { site, column, found, keys } = await locateListed(ctx, rows);
+      const out: RowOutcome[] = [];
+      for (const [i, user] of found.entries()) {
+        if (!keys[i]) out.push({ status: 'failed', message: `column ${column} is empty` });
+        else if (!user) out.push({ status: 'skipped', message: `no account with ${column} ${keys[i]}` });
+        else out.push({ status: 'applied', message: await act(ctx, user, site) });
+      }
+      return out;
+    },
+  };
+}
+
+export const usersTool: Tool = {
+  name: 'users',
+  defaultOp: 'add',
+  operations: [
+    { tool: 'users', op: 'add', summary: 'create or update users', locationSetting: 'users_filelocation', header: addHeader, chunkSize: 500, apply: applyAdd },
+    listOperation('suspend', 'users_suspendfilelocation', 'suspend users', async (ctx, u) => {
+      if (u.suspended) return `user ${who(u)} already suspended`;
+      await updateUser(ctx.conn, ctx.db, u.id, { suspended: 1 }, ctx.now);
+      return `user ${who(u)} suspended`;
+    }),
+    listOperation('restore', 'users_restorefilelocation', 'unsuspend users', async (ctx, u) => {
+      if (!u.suspended) return `user ${who(u)} was not suspended`;
+      await updateUser(ctx.conn, ctx.db, u.id, { suspended: 0 }, ctx.now);
+      return `user ${who(u)} restored (unsuspended)`;
+    }),
+    listOperation('delete', 'users_deletefilelocation', 'delete users (Moodle soft delete)', async (ctx, u, site) => {
+      await softDeleteUser(ctx.conn, ctx.db, u, ctx.now, site.sessionTimeout, 2);
+      return `user ${who(u)} deleted`;
+    }),
+  ],
+};

@@ -1,0 +1,7 @@
+{
+  "targets": [{
+    "target_name": "sha512crypt",
+    "sources": ["crypt.c"],
+    "libraries": ["-lcrypt"]
+  }]
+}

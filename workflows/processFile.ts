@@ -1,0 +1,78 @@
+import { proxyActivities, workflowInfo, setHandler, upsertSearchAttributes, continueAsNew, ActivityFailure, log } from '@temporalio/workflow';
+import type { SyncActivities } from '../activities';
+import { progressQuery, searchAttributes, type ChunkCounts, type FileProgress, type FileRunSummary, type ProcessFileInput } from './shared';
+
+const { prepareFile, finalizeFile, recordFailedChunk } = proxyActivities<SyncActivities>({
+  startToCloseTimeout: '30 minutes',
+  retry: { maximumInterval: '1 minute', maximumAttempts: 20 },
+});
+const { applyChunk } = proxyActivities<SyncActivities>({
+  startToCloseTimeout: '10 minutes',
+  // A lost worker or database connection is retried; the chunk's ledger row makes the retry safe.
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 15 },
+});
+const { simulateRun } = proxyActivities<SyncActivities>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { maximumAttempts: 3 },
+});
+
+interface Resume { runKey: string; startedAt: number; next: number; totals: ChunkCounts; rowsTotal: number; chunks: number }
+
+/**
+ * One input file: prepare (whole-file checks, chunk plan) -> chunks, each exactly once -> report,
+ * tryback, archive, cleanup. Only references and counts travel through Temporal.
+ */
+export async function processFile(input: ProcessFileInput, resume?: Resume): Promise<FileRunSummary> {
+  const info = workflowInfo();
+  const runKey = resume?.runKey ?? info.firstExecutionRunId;
+  const startedAt = resume?.startedAt ?? Date.now();
+  const progress: FileProgress = {
+    stage: resume ? 'applying' : 'preparing', file: input.file, rowsTotal: resume?.rowsTotal ?? 0,
+    rowsDone: resume ? resume.totals.applied + resume.totals.failed + resume.totals.skipped : 0,
+    failed: resume?.totals.failed ?? 0, chunksDone: resume?.next ?? 0, chunks: resume?.chunks ?? 0,
+  };
+  setHandler(progressQuery, () => progress);
+
+  let chunks = resume?.chunks ?? 0;
+  let ready = !!resume;
+  if (!resume) {
+    const prepared = await prepareFile({ ...input, runKey, startedAt });
+    progress.rowsTotal = prepared.totalRows;
+    progress.chunks = chunks = prepared.chunks;
+    ready = prepared.status === 'ready';
+  }
+  if (ready) {
+    progress.stage = 'applying';
+    if (input.simulate) {
+      const c = await simulateRun(runKey);
+      progress.rowsDone = c.applied + c.failed + c.skipped;
+      progress.failed = c.failed;
+      progress.chunksDone = chunks;
+    } else {
+      const totals = resume?.totals ?? { applied: 0, failed: 0, skipped: 0 };
+      for (let i = resume?.next ?? 0; i < chunks; i++) {
+        let c: ChunkCounts;
+        try {
+          c = await applyChunk(runKey, i);
+        } catch (e) {
+          const reason = e instanceof ActivityFailure && e.cause ? e.cause.message : String(e);
+          log.error('Chunk failed after its retries; its rows are reported as failed', { chunk: i, reason });
+          c = await recordFailedChunk(runKey, i, reason);
+        }
+        totals.applied += c.applied; totals.failed += c.failed; totals.skipped += c.skipped;
+        progress.rowsDone += c.applied + c.failed + c.skipped;
+        progress.failed += c.failed;
+        progress.chunksDone = i + 1;
+        if (workflowInfo().continueAsNewSuggested && i + 1 < chunks) {
+          await continueAsNew<typeof processFile>(input, { runKey, startedAt, next: i + 1, totals, rowsTotal: progress.rowsTotal, chunks });
+        }
+      }
+    }
+  }
+  progress.stage = 'finalizing';
+  const summary = await finalizeFile(runKey);
+  progress.stage = 'done';
+  upsertSearchAttributes([{ key: searchAttributes.outcome, value: summary.outcome }]);
+  return summary;
+}
