@@ -1,8 +1,8 @@
-import * as os from 'node:os';
 import type { RowDataPacket, ResultSetHeader } from 'mysql2';
 import { log } from '@temporalio/activity';
 import { withNamedLock, type MoodleDb } from './moodle/db';
 import { ensureOwnTables } from './moodle/ownTables';
+import { siteIdentity } from './moodle/site';
 import { inspectLocks, formatAge, READ_LOCK } from './locks';
 import { loadSettingsMap } from './settings/store';
 import type { Mailer } from './mail';
@@ -28,15 +28,6 @@ export async function alarmRecipients(db: MoodleDb, extra: string): Promise<stri
   const admin = rows.length && String(rows[0].email).trim() ? [String(rows[0].email).trim()] : [];
   const others = extra.split(',').map((s) => s.trim()).filter(Boolean);
   return [...new Set([...admin, ...others])];
-}
-
-async function siteIdentity(db: MoodleDb): Promise<{ shortname: string; from: string }> {
-  const [site] = await db.pool.query<RowDataPacket[]>(`SELECT shortname FROM ${db.t('course')} WHERE id = 1`);
-  const [noreply] = await db.pool.query<RowDataPacket[]>(`SELECT value FROM ${db.t('config')} WHERE name = 'noreplyaddress'`);
-  return {
-    shortname: site.length ? String(site[0].shortname) : 'Moodle',
-    from: noreply.length && String(noreply[0].value).includes('@') ? String(noreply[0].value) : `moodle-sync@${os.hostname()}`,
-  };
 }
 
 const likelyCause = (file: LockAlarm['file']): string => file === READ_LOCK

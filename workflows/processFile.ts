@@ -2,12 +2,16 @@ import { proxyActivities, workflowInfo, setHandler, upsertSearchAttributes, cont
 import type { SyncActivities } from '../activities';
 import { progressQuery, searchAttributes, type ChunkCounts, type FileProgress, type FileRunSummary, type ProcessFileInput } from './shared';
 
+// Every activity here heartbeats while it runs: a worker that dies mid-activity is noticed within
+// the heartbeat timeout, and the retry runs on another worker at once.
 const { prepareFile, finalizeFile, recordFailedChunk } = proxyActivities<SyncActivities>({
   startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: { maximumInterval: '1 minute', maximumAttempts: 20 },
 });
 const { applyChunk } = proxyActivities<SyncActivities>({
   startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '30 seconds',
   // A lost worker or database connection is retried; the chunk's ledger row makes the retry safe.
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 15 },
 });

@@ -9,10 +9,13 @@ import { readRecords } from './records';
 import { csvFormat } from './prepare';
 import { readRun, type LedgerOutcome, type RunRow } from './ledger';
 import type { ChunkCounts } from '../../workflows/shared';
+import type { Mailer } from '../mail';
+import { siteIdentity } from '../moodle/site';
 
 export interface ApplyDeps {
   db: MoodleDb;
   store: FileStore;
+  mailer?: Mailer;
 }
 
 /** A readable reason for a database error on one row (never the whole SQL). */
@@ -51,9 +54,11 @@ async function readChunk(store: FileStore, run: RunRow, chunkNo: number, setting
  * Applies rows inside the caller's transaction: the whole batch at once (fast path), and if the
  * batch fails, row by row, each under its own savepoint, so one bad row is rolled back alone.
  */
-async function applyRows(operation: ToolOperation, ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]> {
+async function applyRows(operation: ToolOperation, ctx: ChunkContext, rows: DataRow[], pending: unknown[]): Promise<RowOutcome[]> {
   const { conn } = ctx;
   if (rows.length === 0) return [];
+  // Work queued for after the commit belongs to the writes it follows: rolled back with them.
+  const batchMark = pending.length;
   await conn.query('SAVEPOINT msync_batch');
   try {
     const outcomes = await operation.apply(ctx, rows);
@@ -61,14 +66,17 @@ async function applyRows(operation: ToolOperation, ctx: ChunkContext, rows: Data
     return outcomes;
   } catch (batchError) {
     await conn.query('ROLLBACK TO SAVEPOINT msync_batch');
+    pending.length = batchMark;
     if (rows.length === 1) return [{ status: 'failed', message: describeRowError(batchError) }];
     const outcomes: RowOutcome[] = [];
     for (const row of rows) {
       await conn.query('SAVEPOINT msync_row');
+      const rowMark = pending.length;
       try {
         outcomes.push((await operation.apply(ctx, [row]))[0]);
       } catch (e) {
         await conn.query('ROLLBACK TO SAVEPOINT msync_row');
+        pending.length = rowMark;
         outcomes.push({ status: 'failed', message: describeRowError(e) });
       }
     }
@@ -77,12 +85,19 @@ async function applyRows(operation: ToolOperation, ctx: ChunkContext, rows: Data
 }
 
 /** Runs one chunk's rows in `conn` (already in a transaction) and returns the ledger outcomes. */
-async function runChunk(deps: ApplyDeps, conn: PoolConnection, run: RunRow, chunkNo: number, settings: Record<string, string>, afterCommit: (t: () => Promise<void>) => void): Promise<LedgerOutcome[]> {
+async function runChunk(deps: ApplyDeps, conn: PoolConnection, run: RunRow, chunkNo: number, settings: Record<string, string>, pending: (() => Promise<void>)[]): Promise<LedgerOutcome[]> {
+  const afterCommit = (task: () => Promise<void>) => { pending.push(task); };
   const operation = findOperation(run.tool, run.op);
   const read = await readChunk(deps.store, run, chunkNo, settings);
-  const ctx: ChunkContext = { conn, db: deps.db, settings, now: Math.floor(Date.now() / 1000), simulate: run.simulate, header: run.plan.header, afterCommit };
+  const ctx: ChunkContext = {
+    conn, db: deps.db, settings, now: Math.floor(Date.now() / 1000), simulate: run.simulate, header: run.plan.header, afterCommit,
+    sendMail: (to, subject, text) => afterCommit(async () => {
+      if (!deps.mailer) return;
+      await deps.mailer.send({ from: (await siteIdentity(deps.db)).from, to: [to], subject, text });
+    }),
+  };
   const good = read.filter((r) => !r.error);
-  const outcomes = await applyRows(operation, ctx, good.map((r) => r.row));
+  const outcomes = await applyRows(operation, ctx, good.map((r) => r.row), pending);
   const byRow = new Map(good.map((r, i) => [r, outcomes[i]]));
   return read.map((r) => {
     const o = r.error ? { status: 'failed' as const, message: r.error } : byRow.get(r)!;
@@ -124,7 +139,7 @@ export async function applyChunk(deps: ApplyDeps, runKey: string, chunkNo: numbe
     await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
     await conn.beginTransaction();
     try {
-      const outcomes = await runChunk(deps, conn, run, chunkNo, settings, (t) => tasks.push(t));
+      const outcomes = await runChunk(deps, conn, run, chunkNo, settings, tasks);
       counts = await insertLedger(conn, deps.db, runKey, chunkNo, outcomes);
       await conn.commit();
     } catch (e) {
@@ -155,7 +170,7 @@ export async function simulateRun(deps: ApplyDeps, runKey: string): Promise<Chun
     await conn.beginTransaction();
     for (let i = 0; i < run.plan.chunks.length; i++) {
       heartbeat(i);
-      const outcomes = await runChunk(deps, conn, run, i, settings, () => undefined);
+      const outcomes = await runChunk(deps, conn, run, i, settings, []); // a simulation mails nobody
       const c = await insertLedger(deps.db.pool, deps.db, runKey, i, outcomes);
       total.applied += c.applied; total.failed += c.failed; total.skipped += c.skipped;
     }

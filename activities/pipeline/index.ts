@@ -1,6 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import type { RowDataPacket } from 'mysql2';
 import type { MoodleDb } from '../moodle/db';
+import type { Mailer } from '../mail';
 import type { FileStore } from '../store';
 import { loadSettingsMap } from '../settings/store';
 import { prepareFile, csvFormat } from './prepare';
@@ -15,8 +17,24 @@ import type { ProcessFileInput, RunToolInput } from '../../workflows/shared';
 export interface PipelineActivityDeps {
   db: MoodleDb;
   store: FileStore;
+  mailer?: Mailer;
   /** The worker's own client: a tool run starts (or joins) the reintegration first. */
   temporal?: { client: Client; taskQueue: string };
+}
+
+/**
+ * Heartbeats while `fn` runs, so that the death of this worker is noticed within the activity's
+ * heartbeat timeout (not its start-to-close timeout) and the retry runs elsewhere at once.
+ */
+async function withHeartbeat<T>(fn: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  ctx.heartbeat();
+  const beat = setInterval(() => ctx.heartbeat(), 2000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(beat);
+  }
 }
 
 /** The activities of the processing pipeline; they carry only references, offsets and counts. */
@@ -37,13 +55,13 @@ export function createPipelineActivities(deps: PipelineActivityDeps) {
       return resolveInputs(deps.store, await loadSettingsMap(deps.db), input.tool, input.op, input.file);
     },
 
-    prepareFile: (input: ProcessFileInput & { runKey: string; startedAt: number }) => prepareFile(deps, input),
-    applyChunk: (runKey: string, chunkNo: number) => applyChunk(deps, runKey, chunkNo),
+    prepareFile: (input: ProcessFileInput & { runKey: string; startedAt: number }) => withHeartbeat(() => prepareFile(deps, input)),
+    applyChunk: (runKey: string, chunkNo: number) => withHeartbeat(() => applyChunk(deps, runKey, chunkNo)),
     simulateRun: (runKey: string) => simulateRun(deps, runKey),
-    finalizeFile: (runKey: string) => finalizeFile(deps, runKey),
+    finalizeFile: (runKey: string) => withHeartbeat(() => finalizeFile(deps, runKey)),
 
     /** A chunk that failed every attempt: its rows go to the report and the tryback as failed. */
-    async recordFailedChunk(runKey: string, chunkNo: number, reason: string) {
+    recordFailedChunk: (runKey: string, chunkNo: number, reason: string) => withHeartbeat(async () => {
       const run = (await readRun(deps.db, runKey))!;
       const plan = run.plan.chunks[chunkNo];
       const outcomes: LedgerOutcome[] = [];
@@ -54,7 +72,9 @@ export function createPipelineActivities(deps: PipelineActivityDeps) {
       }
       await deps.db.pool.query(`INSERT IGNORE INTO ${deps.db.own('chunks')} (runkey, chunkno, applied, failed, skipped, outcomes) VALUES (?, ?, 0, ?, 0, ?)`,
         [runKey, chunkNo, outcomes.length, JSON.stringify(outcomes)]);
-      return { applied: 0, failed: outcomes.length, skipped: 0 };
-    },
+      // A last attempt whose commit went through after all keeps its row: report what the ledger holds.
+      const [rows] = await deps.db.pool.query<RowDataPacket[]>(`SELECT applied, failed, skipped FROM ${deps.db.own('chunks')} WHERE runkey = ? AND chunkno = ?`, [runKey, chunkNo]);
+      return { applied: Number(rows[0].applied), failed: Number(rows[0].failed), skipped: Number(rows[0].skipped) };
+    }),
   };
 }

@@ -17,7 +17,7 @@ export function ledgerTables(db: MoodleDb): string[] {
        simulate TINYINT(1) NOT NULL,
        startedat BIGINT NOT NULL,
        finishedat BIGINT NULL,
-       status VARCHAR(16) NOT NULL,
+       status VARCHAR(32) NOT NULL,
        refusal TEXT NULL,
        plan LONGTEXT NOT NULL,
        reportpath VARCHAR(255) NULL,
@@ -28,6 +28,8 @@ export function ledgerTables(db: MoodleDb): string[] {
        UNIQUE KEY trybackpath (trybackpath),
        UNIQUE KEY archivepath (archivepath)
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    // Tables created with VARCHAR(16) could not hold "completed-with-failures" (instant change).
+    `ALTER TABLE ${db.own('runs')} MODIFY status VARCHAR(32) NOT NULL`,
     `CREATE TABLE IF NOT EXISTS ${db.own('chunks')} (
        runkey VARCHAR(190) NOT NULL,
        chunkno INT NOT NULL,

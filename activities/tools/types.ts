@@ -32,6 +32,8 @@ export interface ChunkContext {
   header: string[];
   /** Work to do once the chunk's transaction has committed (mails); skipped in simulation. */
   afterCommit(task: () => Promise<void>): void;
+  /** Mails someone once the chunk has committed (never in simulation). */
+  sendMail(to: string, subject: string, text: string): void;
 }
 
 export interface HeaderSpec {

@@ -6,10 +6,11 @@ import {
   touchCacheFlags, updateUser, type ExistingUser, type UserSiteConfig,
 } from '../moodle/users';
 import { hashPassword } from '../moodle/password';
+import { siteIdentity } from '../moodle/site';
+import { ENROLMENT_COLUMN, applyCohortColumns, applyEnrolmentColumns } from './userEnrolments';
 
 /**
  * The users tool (reference 5.2 under the spec's decisions): add/update, suspend, delete, restore.
- * Still to come: the course<N> enrolment columns and cohort/cohortid.
  */
 
 /** Columns that go straight to the user table, with how a value is checked. */
@@ -66,8 +67,8 @@ async function profileFields(db: MoodleDb, q: { query: ChunkContext['conn']['que
 
 const addHeader: HeaderSpec = {
   required: ['username', 'firstname', 'lastname'],
-  optional: [...Object.keys(USER_COLUMNS).filter((c) => !['username', 'firstname', 'lastname'].includes(c)), 'password', 'deleted', 'oldusername', ...GONE_COLUMNS],
-  patterns: [PROFILE_FIELD],
+  optional: [...Object.keys(USER_COLUMNS).filter((c) => !['username', 'firstname', 'lastname'].includes(c)), 'password', 'deleted', 'oldusername', 'cohort', 'cohortid', ...GONE_COLUMNS],
+  patterns: [PROFILE_FIELD, ENROLMENT_COLUMN],
   async check(header, db) {
     const wanted = header.map((h) => PROFILE_FIELD.exec(h)?.[1]).filter((s): s is string => !!s);
     if (!wanted.length) return [];
@@ -143,6 +144,7 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
   }));
 
   const outcomes = new Map<Prepared, RowOutcome>();
+  const accounts = new Map<Prepared, number>(); // rows applied to an account: their extra columns run next
   const creations: { p: Prepared; fields: Record<string, unknown> }[] = [];
   for (const p of prepared) {
     if (p.error) { outcomes.set(p, { status: 'failed', message: p.error }); continue; }
@@ -179,6 +181,7 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
       if (v.password === '') await setPreferences(conn, db, [{ userid: target.id, name: 'create_password', value: '1' }]);
       await saveProfile(ctx, target.id, v, fieldIds);
       Object.assign(target, changes);
+      accounts.set(p, target.id);
       const what = [target.deleted === 0 && existing?.deleted ? 'revived' : '', target.username !== existing?.username && existing ? `renamed from ${existing.username}` : ''].filter(Boolean).join(', ');
       outcomes.set(p, { status: 'applied', message: `user ${who(target)} updated${what ? ` (${what})` : ''}${Object.keys(changes).length ? '' : ' (nothing changed)'}` });
     } else {
@@ -214,12 +217,31 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
       const entry = pool.find((u) => u.username === c.fields.username && u.id === 0);
       if (entry) entry.id = id;
       outcomes.set(c.p, { status: 'applied', message: `user ${who({ username: String(c.fields.username), id })} created` });
+      accounts.set(c.p, id);
     });
     await setPreferences(conn, db, prefs);
     await touchCacheFlags(conn, db, 'userpreferenceschanged', prefUsers.map(String), now, now + site.sessionTimeout);
     for (const [i, c] of creations.entries()) await saveProfile(ctx, newIds[i], c.p.values, fieldIds);
   }
+  for (const [p, userid] of accounts) {
+    const extras = [await applyCohortColumns(ctx, userid, p.values), await applyEnrolmentColumns(ctx, userid, p.values, site.sessionTimeout)];
+    const done = extras.flatMap((e) => e.done);
+    const errors = extras.flatMap((e) => e.errors);
+    const o = outcomes.get(p)!;
+    if (done.length) o.message += `; ${done.join('; ')}`;
+    // The account is there; a failed enrolment sends the line to the tryback, whose replay is harmless.
+    if (errors.length) outcomes.set(p, { status: 'failed', message: `${o.message}; NOT DONE: ${errors.join('; ')}` });
+    if (hashes.has(p) && settings.users_sendpasswordtousers === '1') await mailPassword(ctx, p.values);
+  }
   return prepared.map((p) => outcomes.get(p)!);
+}
+
+/** The original's password notification, sent only once the account is committed. */
+async function mailPassword(ctx: ChunkContext, v: Record<string, string>): Promise<void> {
+  if (!v.email || /NO ?MAIL/i.test(v.email)) return;
+  const site = await siteIdentity(ctx.db);
+  ctx.sendMail(v.email, `Your credentials on ${site.fullname}`,
+    `Hello ${v.firstname} ${v.lastname},\n\nAn account has been set for you on ${site.fullname}.\n\nUsername: ${v.username}\nPassword: ${v.password}\n\nPlease change your password when you first log in.\n`);
 }
 
 /**
