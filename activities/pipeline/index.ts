@@ -7,6 +7,7 @@ import type { FileStore } from '../store';
 import { loadSettingsMap } from '../settings/store';
 import { prepareFile, csvFormat } from './prepare';
 import { readRecords } from './records';
+import { syncAllPlan } from '../tools';
 import { applyChunk, simulateRun } from './apply';
 import { finalizeFile } from './finalize';
 import { resolveInputs } from './inputs';
@@ -49,6 +50,10 @@ export function createPipelineActivities(deps: PipelineActivityDeps) {
       } finally {
         clearInterval(beat);
       }
+    },
+
+    async syncAllPlan() {
+      return syncAllPlan();
     },
 
     async resolveInputFiles(input: RunToolInput) {

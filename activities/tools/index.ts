@@ -18,3 +18,6 @@ export function findOperation(toolName: string, op?: string): ToolOperation {
   if (!operation) throw new SyncError('usage', `Tool ${tool.name} has no operation "${name}". Operations: ${tool.operations.map((o) => o.op).join(', ')}.`);
   return operation;
 }
+
+/** Every (tool, operation) "sync all" runs, in dependency order. */
+export const syncAllPlan = (): { tool: string; op: string }[] => tools.flatMap((t) => t.syncAll.map((op) => ({ tool: t.name, op })));

@@ -62,4 +62,6 @@ export interface Tool {
   name: string;
   defaultOp: string;
   operations: ToolOperation[];
+  /** The operations "sync all" runs, in order (spec decision 19). */
+  syncAll: string[];
 }

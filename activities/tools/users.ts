@@ -318,6 +318,7 @@ function listOperation(op: string, locationSetting: string, summary: string, act
 export const usersTool: Tool = {
   name: 'users',
   defaultOp: 'add',
+  syncAll: ['add', 'suspend', 'delete'],
   operations: [
     { tool: 'users', op: 'add', summary: 'create or update users', locationSetting: 'users_filelocation', header: addHeader, chunkSize: 500, apply: applyAdd },
     listOperation('suspend', 'users_suspendfilelocation', 'suspend users', async (ctx, u) => {
