@@ -49,11 +49,13 @@ export async function assignRole(conn: PoolConnection, db: MoodleDb, roleid: num
 
 /**
  * enrol_plugin::enrol_user: the user enrolment (created, or its dates updated), then the role
- * assignment in the course context.
+ * assignment in the course context. An undefined date keeps the enrolment's own (new: now, no end).
  */
-export async function enrolUser(conn: PoolConnection, db: MoodleDb, enrolid: number, course: CourseRef, userid: number, roleid: number | undefined, timestart: number, timeend: number, now: number, sessionTimeout: number): Promise<'enrolled' | 'updated' | 'unchanged'> {
+export async function enrolUser(conn: PoolConnection, db: MoodleDb, enrolid: number, course: CourseRef, userid: number, roleid: number | undefined, start: number | undefined, end: number | undefined, now: number, sessionTimeout: number): Promise<'enrolled' | 'updated' | 'unchanged'> {
   const [have] = await conn.query<RowDataPacket[]>(`SELECT id, timestart, timeend FROM ${db.t('user_enrolments')} WHERE enrolid = ? AND userid = ?`, [enrolid, userid]);
   let result: 'enrolled' | 'updated' | 'unchanged' = 'unchanged';
+  const timestart = start ?? (have.length ? Number(have[0].timestart) : now);
+  const timeend = end ?? (have.length ? Number(have[0].timeend) : 0);
   if (!have.length) {
     await conn.query(`INSERT INTO ${db.t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES (0, ?, ?, ?, ?, ?, ?, ?)`,
       [enrolid, userid, timestart, timeend, ACTING_USER, now, now]);

@@ -44,11 +44,11 @@ export async function applyEnrolmentColumns(ctx: ChunkContext, userid: number, v
     const roleid = roleName ? await findRole(ctx.conn, ctx.db, roleName) : undefined;
     if (roleName && !roleid) { out.errors.push(`role${n}: no role "${roleName}"`); continue; }
     const tz = await timeZone(ctx);
-    const times: number[] = [];
+    const times: (number | undefined)[] = [];
     let bad = false;
-    for (const [name, dflt] of [['start', ctx.now], ['end', 0]] as const) {
+    for (const name of ['start', 'end']) {
       const raw = col(name);
-      if (!raw) { times.push(dflt); continue; }
+      if (!raw) { times.push(undefined); continue; }
       const t = parseMoodleTime(raw, tz);
       if (!t.ok) { out.errors.push(`${name}${n}: ${t.reason}`); bad = true; break; }
       times.push(t.value);

@@ -1,0 +1,114 @@
+/**
+ * The users file's enrolment (course<N>...), cohort and password-mail columns, through the real
+ * path: CLI, worker, Temporal dev server, the Moodle database and a real SMTP listener.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { openSandbox, type Sandbox } from './support/sandbox';
+import { startSmtpListener, type SmtpListener } from './support/smtp';
+import { createCourse, rows } from './support/moodle';
+import { parseMoodleTime } from '../activities/moodle/time';
+
+describe('users: enrolment, cohort and password-mail columns', () => {
+  let sb: Sandbox;
+  let smtp: SmtpListener;
+  let c1: Awaited<ReturnType<typeof createCourse>>;
+  let c2: Awaited<ReturnType<typeof createCourse>>;
+
+  const runFile = async (name: string, content: string, extra: string[] = []) => {
+    await fsp.mkdir(sb.storeRoot, { recursive: true });
+    await fsp.writeFile(path.join(sb.storeRoot, name), content);
+    const r = await sb.cli(['run', 'users', '--file', name, '--wait', '--json', ...extra]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    return r.json;
+  };
+  const report = async (p: string) => fsp.readFile(path.join(sb.storeRoot, p), 'utf8');
+
+  before(async () => {
+    smtp = await startSmtpListener();
+    sb = await openSandbox('userenrol');
+    for (const [k, v] of [['storereport', '1'], ['filefailed', '1'], ['users_primaryidentity', 'username'], ['users_sendpasswordtousers', '1']]) {
+      assert.equal((await sb.cli(['config', 'set', k, v])).code, 0);
+    }
+    c1 = await createCourse(sb.db, 'MATH101');
+    c2 = await createCourse(sb.db, 'PHYS201');
+    await sb.startWorker({ SMTP_URL: smtp.url });
+  });
+  after(async () => {
+    await sb?.close();
+    await smtp?.close();
+  });
+
+  it('enrols with dates and a group, assigns a plain role, joins a cohort, and mails the password after the commit', async () => {
+    const file = [
+      'username;firstname;lastname;email;password;cohort;cohortid;course1;role1;enrol1;start1;end1;group1;course2;role2',
+      'stud1;Ada;Lovelace;ada@example.org;Pass-Word-1;Year 1;Y1;MATH101;student;manual;2026-09-01;2027-06-30 18:00:00;Group A;PHYS201;editingteacher',
+      'stud2;Alan;Turing;alan@example.org;;Year 1;Y1;MATH101;;manual;;;Group A;;',
+      'stud3;Grace;Hopper;grace@example.org;;;;NOPE999;student;manual;;;;;',
+    ].join('\n');
+    const r = await runFile('enrol-users.csv', `${file}\n`);
+    assert.deepEqual(r.rows, { total: 3, applied: 2, failed: 1, skipped: 0 });
+    const [u1, u2, u3] = await rows(sb.db, "SELECT id FROM mdl_user WHERE username IN ('stud1','stud2','stud3') ORDER BY username");
+    assert.ok(u3, 'the account of a row whose enrolment failed is still created');
+
+    const ue = await rows(sb.db, 'SELECT userid, status, timestart, timeend, modifierid FROM mdl_user_enrolments WHERE enrolid = ? ORDER BY userid', [c1.manualEnrolId]);
+    const start = parseMoodleTime('2026-09-01', 'Europe/London');
+    const end = parseMoodleTime('2027-06-30 18:00:00', 'Europe/London');
+    assert.ok(start.ok && end.ok);
+    assert.deepEqual(ue.map((e) => [e.userid, e.status, e.timestart, e.timeend, e.modifierid]), [
+      [u1.id, 0, start.value, end.value, 2],
+      [u2.id, 0, ue[1].timestart, 0, 2],
+    ]);
+    assert.ok(Math.abs(Number(ue[1].timestart) - Date.now() / 1000) < 120, 'no start date means now');
+    const ra = await rows(sb.db, 'SELECT userid, roleid, contextid, component, itemid FROM mdl_role_assignments ORDER BY userid, contextid');
+    assert.deepEqual(ra.map((a) => [a.userid, a.roleid, a.contextid, a.component, a.itemid]), [
+      [u1.id, 5, c1.contextid, '', 0],
+      [u1.id, 3, c2.contextid, '', 0],
+      [u2.id, 5, c1.contextid, '', 0],
+    ]);
+    const dirty = await rows(sb.db, "SELECT name, value FROM mdl_cache_flags WHERE flagtype = 'accesslib/dirtyusers' ORDER BY name");
+    assert.deepEqual(dirty.map((d) => d.name).sort(), [String(u1.id), String(u2.id)].sort());
+    const groups = await rows(sb.db, 'SELECT id, courseid, name, idnumber, timemodified FROM mdl_groups');
+    assert.equal(groups.length, 1);
+    assert.deepEqual([groups[0].courseid, groups[0].name], [c1.id, 'Group A']);
+    const members = await rows(sb.db, 'SELECT userid, component, itemid FROM mdl_groups_members WHERE groupid = ? ORDER BY userid', [groups[0].id]);
+    assert.deepEqual(members.map((m) => [m.userid, m.component, m.itemid]), [[u1.id, '', 0], [u2.id, '', 0]]);
+    const cohorts = await rows(sb.db, 'SELECT id, contextid, name, idnumber, visible, component FROM mdl_cohort');
+    assert.deepEqual(cohorts.map((c) => [c.contextid, c.name, c.idnumber, c.visible, c.component]), [[1, 'Year 1', 'Y1', 1, '']]);
+    assert.equal((await rows(sb.db, 'SELECT * FROM mdl_cohort_members WHERE cohortid = ?', [cohorts[0].id])).length, 2);
+
+    const text = await report(r.report);
+    assert.match(text, /line 2: applied: user stud1 \(id \d+\) created; added to cohort "Year 1" \(created\); enrolled in MATH101 \(manual, student\); added to group "Group A" \(created\); role editingteacher in PHYS201/);
+    assert.match(text, /line 4: failed: user stud3 .* NOT DONE: course1: no course with shortname "NOPE999"/);
+    assert.equal(await fsp.readFile(path.join(sb.storeRoot, r.tryback), 'utf8'), `${file.split('\n')[0]}\n${file.split('\n')[3]}\n`);
+
+    // The password mail: one, to the new user, after the account was committed; never the hash.
+    const mails = smtp.received.filter((m) => m.rcptTo.includes('ada@example.org'));
+    assert.equal(mails.length, 1);
+    assert.match(mails[0].mail.text ?? '', /Username: stud1\nPassword: Pass-Word-1/);
+    assert.equal(smtp.received.length, 1, 'no mail for rows without a clear password');
+    assert.ok(!text.includes('Pass-Word-1'), 'the report never shows a password');
+  });
+
+  it('a second run of the same enrolments changes nothing (absent dates keep the enrolment's own)', async () => {
+    const before = await rows(sb.db, 'SELECT (SELECT COUNT(*) FROM mdl_user_enrolments) ue, (SELECT COUNT(*) FROM mdl_role_assignments) ra, (SELECT COUNT(*) FROM mdl_groups_members) gm, (SELECT COUNT(*) FROM mdl_cohort_members) cm, (SELECT COUNT(*) FROM mdl_groups) g');
+    const file = 'username;firstname;lastname;course1;role1;enrol1;group1;cohort\nstud2;Alan;Turing;MATH101;;manual;Group A;Year 1\n';
+    const r = await runFile('again.csv', file);
+    assert.deepEqual(r.rows, { total: 1, applied: 1, failed: 0, skipped: 0 });
+    const after = await rows(sb.db, 'SELECT (SELECT COUNT(*) FROM mdl_user_enrolments) ue, (SELECT COUNT(*) FROM mdl_role_assignments) ra, (SELECT COUNT(*) FROM mdl_groups_members) gm, (SELECT COUNT(*) FROM mdl_cohort_members) cm, (SELECT COUNT(*) FROM mdl_groups) g');
+    assert.deepEqual(after, before);
+    assert.match(await report(r.report), /already enrolled in MATH101.*already in group "Group A"/);
+  });
+
+  it('a simulation mails nobody and writes nothing', async () => {
+    const mailsBefore = smtp.received.length;
+    const r = await runFile('sim.csv', 'username;firstname;lastname;email;password;course1;enrol1\nsim1;Sim;One;sim1@example.org;Sim-Pass-1;PHYS201;manual\n', ['--simulate']);
+    assert.equal(r.simulate, true);
+    assert.equal(r.rows.applied, 1);
+    assert.equal((await rows(sb.db, "SELECT id FROM mdl_user WHERE username = 'sim1'")).length, 0);
+    assert.equal(smtp.received.length, mailsBefore);
+    assert.match(await report(r.report), /SIMULATION/);
+  });
+});
