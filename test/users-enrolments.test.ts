@@ -92,7 +92,7 @@ describe('users: enrolment, cohort and password-mail columns', () => {
     assert.ok(!text.includes('Pass-Word-1'), 'the report never shows a password');
   });
 
-  it('a second run of the same enrolments changes nothing (absent dates keep the enrolment's own)', async () => {
+  it('a second run of the same enrolments changes nothing (absent dates keep the enrolment dates)', async () => {
     const before = await rows(sb.db, 'SELECT (SELECT COUNT(*) FROM mdl_user_enrolments) ue, (SELECT COUNT(*) FROM mdl_role_assignments) ra, (SELECT COUNT(*) FROM mdl_groups_members) gm, (SELECT COUNT(*) FROM mdl_cohort_members) cm, (SELECT COUNT(*) FROM mdl_groups) g');
     const file = 'username;firstname;lastname;course1;role1;enrol1;group1;cohort\nstud2;Alan;Turing;MATH101;;manual;Group A;Year 1\n';
     const r = await runFile('again.csv', file);

@@ -7,9 +7,8 @@ import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
-import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import type { AddressObject, ParsedMail } from 'mailparser';
+import { startSmtpListener, type SmtpListener } from './support/smtp';
 import type { RowDataPacket } from 'mysql2';
 import { openSandbox, waitFor, type Sandbox } from './support/sandbox';
 import type { WatchdogResult } from '../workflows/shared';
@@ -19,16 +18,10 @@ const EXTRA = ['ops@example.org', 'oncall@example.net'];
 const HOURS_4 = 4 * 3600 * 1000;
 const SCHEDULE_ID = 'stale-lock-watchdog';
 
-interface Received { rcptTo: string[]; mail: ParsedMail }
-
 describe('stale-lock watchdog', () => {
   let sandbox: Sandbox;
-  let smtp: SMTPServer;
-  let smtpPort = 0;
+  let smtp: SmtpListener;
   let site = '';
-  const received: Received[] = [];
-  let rejecting = false;
-  let rejected = 0;
   let seq = 0;
 
   const lockPath = (file: 'lock.txt' | 'alock.txt') => path.join(sandbox.dropFolder, file);
@@ -54,7 +47,7 @@ describe('stale-lock watchdog', () => {
 
   /** The mails received since `from`, checking that each went to the admin and both extra recipients. */
   function newMails(from: number): ParsedMail[] {
-    const mails = received.slice(from);
+    const mails = smtp.received.slice(from);
     for (const { rcptTo, mail } of mails) {
       assert.deepEqual(addresses(mail.to), everyone, `To: of "${mail.subject}"`);
       assert.deepEqual([...rcptTo].map((s) => s.toLowerCase()).sort(), everyone, `envelope of "${mail.subject}"`);
@@ -63,31 +56,8 @@ describe('stale-lock watchdog', () => {
   }
 
   before(async () => {
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      logger: false,
-      onData(stream, session, callback) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => {
-          if (rejecting) {
-            rejected++;
-            callback(Object.assign(new Error('Mailbox unavailable (test rejects)'), { responseCode: 550 }));
-            return;
-          }
-          simpleParser(Buffer.concat(chunks)).then((mail) => {
-            received.push({ rcptTo: session.envelope.rcptTo.map((r) => r.address), mail });
-            callback();
-          }, (e: Error) => callback(e));
-        });
-      },
-    });
-    await new Promise<void>((resolve, reject) => {
-      smtp.once('error', reject);
-      smtp.listen(0, '127.0.0.1', () => resolve());
-    });
-    smtpPort = (smtp.server.address() as AddressInfo).port;
+    smtp = await startSmtpListener();
+
 
     sandbox = await openSandbox('watchdog');
     const [rows] = await sandbox.db.query<RowDataPacket[]>('SELECT shortname FROM mdl_course WHERE id = 1');
@@ -97,17 +67,17 @@ describe('stale-lock watchdog', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.json.value, value);
     }
-    await sandbox.startWorker({ SMTP_URL: `smtp://127.0.0.1:${smtpPort}` });
+    await sandbox.startWorker({ SMTP_URL: smtp.url });
   });
 
   after(async () => {
     await sandbox?.close();
-    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await smtp?.close();
   });
 
   // Each case leaves no lock and no open incident behind, even when it fails: the next case starts clean.
   afterEach(async () => {
-    rejecting = false;
+    smtp.rejecting = false;
     await removeLocks();
     await check();
   });
@@ -125,7 +95,7 @@ describe('stale-lock watchdog', () => {
     assert.equal(first[0].spec, 'every 300s');
 
     // A second worker finds the schedule there, updates it, and runs: no failure, no duplicate.
-    const second = await sandbox.startWorker({ SMTP_URL: `smtp://127.0.0.1:${smtpPort}` });
+    const second = await sandbox.startWorker({ SMTP_URL: smtp.url });
     assert.equal(second.proc.exitCode, null);
     assert.equal((await listed()).length, 1);
     const desc = await sandbox.temporal.client.schedule.getHandle(SCHEDULE_ID).describe();
@@ -151,7 +121,7 @@ describe('stale-lock watchdog', () => {
       return d.status.name === 'COMPLETED' ? d : undefined;
     }, 10000, 100))!;
     assert.equal(done.type, 'staleLockWatchdog');
-    assert.equal(received.length, 0);
+    assert.equal(smtp.received.length, 0);
 
     // From here on the test runs the checks itself; a 5-minute tick must not interleave with them.
     await handle.pause('watchdog test drives the checks');
@@ -160,19 +130,19 @@ describe('stale-lock watchdog', () => {
 
   it('a fresh lock gives no mail', async () => {
     await writeLock('lock.txt', 0, 'fresh\n');
-    const before = received.length;
+    const before = smtp.received.length;
     const result = await check();
     assert.equal(result.locks.find((l) => l.file === 'lock.txt')?.present, true);
     assert.deepEqual(result.mailed, []);
     assert.deepEqual(result.mailFailures, []);
     await removeLocks();
     assert.deepEqual((await check()).mailed, []);
-    assert.equal(received.length, before);
+    assert.equal(smtp.received.length, before);
   });
 
   it('a stale lock.txt gives one mail per incident, and one when it clears', async () => {
     await writeLock('lock.txt', HOURS_4, 'holder: moodle-sync reintegration reintegration/run-1 (host h, pid 1)\nsince: x\n');
-    let before = received.length;
+    let before = smtp.received.length;
     const result = await check();
     assert.deepEqual(result.mailed, [{ kind: 'stale', file: 'lock.txt' }]);
     assert.deepEqual(result.mailFailures, []);
@@ -195,10 +165,10 @@ describe('stale-lock watchdog', () => {
       assert.deepEqual(again.mailed, []);
       assert.deepEqual(again.mailFailures, []);
     }
-    assert.equal(received.length, before + 1);
+    assert.equal(smtp.received.length, before + 1);
 
     await removeLocks();
-    before = received.length;
+    before = smtp.received.length;
     assert.deepEqual((await check()).mailed, [{ kind: 'cleared', file: 'lock.txt' }]);
     mails = newMails(before);
     assert.equal(mails.length, 1);
@@ -207,12 +177,12 @@ describe('stale-lock watchdog', () => {
     assert.match(mails[0].text ?? '', /gone/);
 
     assert.deepEqual((await check()).mailed, []);
-    assert.equal(received.length, before + 1);
+    assert.equal(smtp.received.length, before + 1);
   });
 
   it('a stale alock.txt names the remote transfer', async () => {
     await writeLock('alock.txt', HOURS_4, '');
-    let before = received.length;
+    let before = smtp.received.length;
     assert.deepEqual((await check()).mailed, [{ kind: 'stale', file: 'alock.txt' }]);
     let mails = newMails(before);
     assert.equal(mails.length, 1);
@@ -223,7 +193,7 @@ describe('stale-lock watchdog', () => {
     assert.doesNotMatch(text, /local sync process/i);
 
     await removeLocks();
-    before = received.length;
+    before = smtp.received.length;
     assert.deepEqual((await check()).mailed, [{ kind: 'cleared', file: 'alock.txt' }]);
     mails = newMails(before);
     assert.equal(mails.length, 1);
@@ -232,21 +202,21 @@ describe('stale-lock watchdog', () => {
 
   it('an SMTP refusal does not fail the check, and the owed mail goes out once SMTP accepts', async () => {
     await writeLock('lock.txt', HOURS_4, 'stuck\n');
-    const before = received.length;
-    rejecting = true;
+    const before = smtp.received.length;
+    smtp.rejecting = true;
     let result: WatchdogResult;
     try {
       result = await check();
     } finally {
-      rejecting = false;
+      smtp.rejecting = false;
     }
     assert.deepEqual(result.mailed, []);
     assert.equal(result.mailFailures.length, 1);
     assert.equal(result.mailFailures[0].kind, 'stale');
     assert.equal(result.mailFailures[0].file, 'lock.txt');
     assert.match(result.mailFailures[0].error, /SMTP|550|unavailable/i);
-    assert.ok(rejected >= 1, `the listener saw ${rejected} attempts`);
-    assert.equal(received.length, before);
+    assert.ok(smtp.rejected >= 1, `the listener saw ${smtp.rejected} attempts`);
+    assert.equal(smtp.received.length, before);
 
     result = await check();
     assert.deepEqual(result.mailed, [{ kind: 'stale', file: 'lock.txt' }]);
@@ -256,24 +226,24 @@ describe('stale-lock watchdog', () => {
     assert.match(mails[0].subject ?? '', /lock\.txt is 4 h 0 min old/);
 
     assert.deepEqual((await check()).mailed, []);
-    assert.equal(received.length, before + 1);
+    assert.equal(smtp.received.length, before + 1);
   });
 
   it('a refused "cleared" mail is owed too, and sent once SMTP accepts', async () => {
     await writeLock('lock.txt', HOURS_4, 'stuck\n');
-    const before = received.length;
+    const before = smtp.received.length;
     assert.deepEqual((await check()).mailed, [{ kind: 'stale', file: 'lock.txt' }]);
     await removeLocks();
-    rejecting = true;
+    smtp.rejecting = true;
     let result: WatchdogResult;
     try {
       result = await check();
     } finally {
-      rejecting = false;
+      smtp.rejecting = false;
     }
     assert.deepEqual(result.mailed, []);
     assert.deepEqual(result.mailFailures.map((f) => [f.kind, f.file]), [['cleared', 'lock.txt']]);
-    assert.equal(received.length, before + 1);
+    assert.equal(smtp.received.length, before + 1);
 
     result = await check();
     assert.deepEqual(result.mailed, [{ kind: 'cleared', file: 'lock.txt' }]);
@@ -282,6 +252,6 @@ describe('stale-lock watchdog', () => {
     assert.match(mails[1].subject ?? '', /lock\.txt cleared/);
 
     assert.deepEqual((await check()).mailed, []);
-    assert.equal(received.length, before + 2);
+    assert.equal(smtp.received.length, before + 2);
   });
 });
