@@ -8,6 +8,7 @@ import type { Encoding } from './records';
 export async function checkEncoding(abs: string, encoding: Encoding): Promise<string | undefined> {
   let line = 1;
   let need = 0; // continuation bytes still expected in a UTF-8 sequence
+  let lead = { line: 0, byte: 0 }; // where that sequence started: the byte to name when it breaks
   let multibyteLine = 0; // first line with a valid multi-byte UTF-8 sequence
   let invalid: { line: number; byte: number } | undefined;
   let first = true;
@@ -27,18 +28,19 @@ export async function checkEncoding(abs: string, encoding: Encoding): Promise<st
           if (--need === 0 && !multibyteLine) multibyteLine = line;
           continue;
         }
-        invalid = { line, byte: b };
+        invalid = lead;
         need = 0;
         continue;
       }
       if (b < 0x80) continue;
+      lead = { line, byte: b };
       if (b >= 0xc2 && b <= 0xdf) need = 1;
       else if (b >= 0xe0 && b <= 0xef) need = 2;
       else if (b >= 0xf0 && b <= 0xf4) need = 3;
-      else invalid = { line, byte: b };
+      else invalid = lead;
     }
   }
-  if (need > 0 && !invalid) invalid = { line, byte: 0 };
+  if (need > 0 && !invalid) invalid = lead;
   if (encoding === 'UTF-8' && invalid) {
     return `line ${invalid.line}: the text is not valid UTF-8 (byte 0x${invalid.byte.toString(16).padStart(2, '0')}); it looks like ISO-8859-1: set encoding to ISO-8859-1 or convert the file to UTF-8`;
   }

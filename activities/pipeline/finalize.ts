@@ -24,6 +24,9 @@ async function* ledgerOutcomes(db: MoodleDb, runKey: string): AsyncGenerator<Led
   }
 }
 
+/** One report line per row: a line break inside a message (a quoted value, say) is shown as \r or \n. */
+const oneLine = (s: string) => s.replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+
 const utcTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
 
 /** The report: a header, one line per row outcome, totals, and "end of report". */
@@ -32,9 +35,9 @@ async function* reportLines(db: MoodleDb, run: RunRow, totals: { applied: number
   yield `tool: ${run.tool}\noperation: ${run.op}\nfile: ${run.file} (sha256 ${run.sha256})\nstarted: ${utcTime(run.startedat)}\n`;
   yield `mode: ${run.simulate ? 'SIMULATION: every row ran in a transaction that was rolled back; nothing was written to Moodle' : 'live'}\n\n`;
   if (run.refusal) {
-    yield `FILE REFUSED, nothing was written: ${run.refusal}\n`;
+    yield `FILE REFUSED, nothing was written: ${oneLine(run.refusal)}\n`;
   } else {
-    for await (const [line, , , status, message] of ledgerOutcomes(db, run.runkey)) yield `line ${line}: ${status}: ${message}\n`;
+    for await (const [line, , , status, message] of ledgerOutcomes(db, run.runkey)) yield `line ${line}: ${status}: ${oneLine(message)}\n`;
     yield `\n${run.plan.totalRows} row(s): ${totals.applied} applied, ${totals.failed} failed, ${totals.skipped} skipped\n`;
   }
   yield `\nend of report\n`;

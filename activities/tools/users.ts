@@ -150,6 +150,8 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
     if (p.error) { outcomes.set(p, { status: 'failed', message: p.error }); continue; }
     const v = p.values;
     const existing = locate(v, identity, pool);
+    // An account created earlier in this batch has no id yet: the batch is retried row by row (the pipeline's fallback), where this row sees it.
+    if (rows.length > 1 && pool.some((u) => u.id === 0 && (u === existing || (!!v.oldusername && u.username === v.oldusername.toLowerCase())))) throw new Error('a row names an account created earlier in the same batch');
     if (v.deleted === '1') {
       if (!existing || existing.deleted) { outcomes.set(p, { status: 'skipped', message: `no account ${v.username} to delete` }); continue; }
       await softDeleteUser(conn, db, existing, now, site.sessionTimeout, 2);
@@ -163,7 +165,9 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
       if (!old) { outcomes.set(p, { status: 'failed', message: `cannot rename ${v.oldusername} to ${v.username}: no account ${v.oldusername}` }); continue; }
       target = old;
     }
-    const clash = collision(v, target, pool, identity);
+    const clash = collision(v, target, pool, identity)
+      // The identity found an account under another username: a clash (reference 5.2.5 b), as renaming goes only through oldusername.
+      ?? (target && target.username !== v.username && !(settings.users_allowrename === '1' && v.oldusername) ? `${identity} ${v[identity]} belongs to account ${target.username}, not ${v.username}` : undefined);
     if (clash) { outcomes.set(p, { status: 'failed', message: clash }); continue; }
     const fields = userFields(v);
     const hash = hashes.get(p);
@@ -180,9 +184,9 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
       if (hash) await passwordChanged(ctx, target.id, String(changes.auth ?? target.auth), site);
       if (v.password === '') await setPreferences(conn, db, [{ userid: target.id, name: 'create_password', value: '1' }]);
       await saveProfile(ctx, target.id, v, fieldIds);
+      const what = [changes.deleted === 0 ? 'revived' : '', changes.username !== undefined ? `renamed from ${target.username}` : ''].filter(Boolean).join(', ');
       Object.assign(target, changes);
       accounts.set(p, target.id);
-      const what = [target.deleted === 0 && existing?.deleted ? 'revived' : '', target.username !== existing?.username && existing ? `renamed from ${existing.username}` : ''].filter(Boolean).join(', ');
       outcomes.set(p, { status: 'applied', message: `user ${who(target)} updated${what ? ` (${what})` : ''}${Object.keys(changes).length ? '' : ' (nothing changed)'}` });
     } else {
       const row: Record<string, unknown> = {
