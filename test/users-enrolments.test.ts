@@ -111,4 +111,13 @@ describe('users: enrolment, cohort and password-mail columns', () => {
     assert.equal(smtp.received.length, mailsBefore);
     assert.match(await report(r.report), /SIMULATION/);
   });
+
+  it('never copies a clear password into the tryback: the failed line keeps every other byte', async () => {
+    const header = 'username;firstname;lastname;password;course1;role1';
+    const r = await runFile('secret.csv', `${header}\nsec1;Sec;One;"Top;Secret-9";NOPE999;student\n`);
+    assert.equal(r.rows.failed, 1);
+    const tryback = await fsp.readFile(path.join(sb.storeRoot, r.tryback), 'utf8');
+    assert.equal(tryback, `${header}\nsec1;Sec;One;;NOPE999;student\n`);
+    assert.ok(!(await report(r.report)).includes('Secret-9'));
+  });
 });

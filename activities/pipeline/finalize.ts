@@ -7,7 +7,9 @@ import type { FileStore } from '../store';
 import { loadSettingsMap } from '../settings/store';
 import { sha256File } from '../reintegration';
 import { readRun, type LedgerOutcome, type RunRow } from './ledger';
-import { removeSnapshot } from './prepare';
+import { removeSnapshot, csvFormat } from './prepare';
+import { createFieldSplitter, type CsvFormat } from './records';
+import { findOperation } from '../tools';
 import type { FileRunSummary } from '../../workflows/shared';
 
 export interface FinalizeDeps {
@@ -43,8 +45,25 @@ async function* reportLines(db: MoodleDb, run: RunRow, totals: { applied: number
   yield `\nend of report\n`;
 }
 
-/** The tryback: the original header line, then every failed line, byte for byte. */
-async function* trybackChunks(db: MoodleDb, run: RunRow, snapshotAbs: string): AsyncGenerator<Buffer> {
+/**
+ * A line with its secret fields emptied (an empty password makes Moodle generate one on replay):
+ * clear-text passwords never reach a tryback. Other lines stay byte for byte.
+ */
+function withoutSecrets(line: Buffer, secretIndexes: number[], format: CsvFormat): Buffer {
+  if (!secretIndexes.length) return line;
+  const splitter = createFieldSplitter(format);
+  let fields: string[];
+  try { fields = splitter.split(line); } catch { return Buffer.alloc(0); } // unreadable: nothing of it is safe to copy
+  if (!secretIndexes.some((i) => fields[i])) return line;
+  const quote = (f: string) => (/["\r\n]/.test(f) || f.includes(format.separator) ? `"${f.replace(/"/g, '""')}"` : f);
+  const text = fields.map((f, i) => (secretIndexes.includes(i) ? '' : quote(f))).join(format.separator);
+  return Buffer.from(text, format.encoding === 'UTF-8' ? 'utf8' : 'latin1');
+}
+
+/** The tryback: the original header line, then every failed line, byte for byte (secrets emptied). */
+async function* trybackChunks(db: MoodleDb, run: RunRow, snapshotAbs: string, format: CsvFormat): AsyncGenerator<Buffer> {
+  const secrets = findOperation(run.tool, run.op).secretColumns ?? [];
+  const secretIndexes = run.plan.header.flatMap((h, i) => (secrets.includes(h) ? [i] : []));
   const fh = await fsp.open(snapshotAbs, 'r');
   try {
     const slice = async (start: number, end: number) => {
@@ -54,7 +73,7 @@ async function* trybackChunks(db: MoodleDb, run: RunRow, snapshotAbs: string): A
     };
     if (run.plan.headerRange) yield Buffer.concat([await slice(...run.plan.headerRange), Buffer.from('\n')]);
     for await (const [, start, end, status] of ledgerOutcomes(db, run.runkey)) {
-      if (status === 'failed') yield Buffer.concat([await slice(start, end), Buffer.from('\n')]);
+      if (status === 'failed') yield Buffer.concat([withoutSecrets(await slice(start, end), secretIndexes, format), Buffer.from('\n')]);
     }
   } finally {
     await fh.close();
@@ -84,7 +103,7 @@ export async function finalizeFile({ db, store }: FinalizeDeps, runKey: string):
     report = run.reportpath;
   }
   if (on('filefailed') && run.trybackpath && totals.failed > 0 && snapshotAbs && fs.existsSync(snapshotAbs)) {
-    await store.writeAtomic(run.trybackpath, Readable.from(trybackChunks(db, run, snapshotAbs)), 'tryback');
+    await store.writeAtomic(run.trybackpath, Readable.from(trybackChunks(db, run, snapshotAbs, csvFormat(settings))), 'tryback');
     tryback = run.trybackpath;
   } else if (run.trybackpath && (await store.stat(run.trybackpath))) {
     tryback = run.trybackpath; // written by an earlier attempt of this finalize

@@ -55,6 +55,8 @@ export interface ToolOperation {
   header: HeaderSpec | null;
   /** Rows per chunk (one transaction each). */
   chunkSize?: number;
+  /** Columns whose values never leave the input (clear passwords): emptied in tryback lines. */
+  secretColumns?: readonly string[];
   apply(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]>;
 }
 

@@ -324,7 +324,7 @@ export const usersTool: Tool = {
   defaultOp: 'add',
   syncAll: ['add', 'suspend', 'delete'],
   operations: [
-    { tool: 'users', op: 'add', summary: 'create or update users', locationSetting: 'users_filelocation', header: addHeader, chunkSize: 500, apply: applyAdd },
+    { tool: 'users', op: 'add', summary: 'create or update users', locationSetting: 'users_filelocation', header: addHeader, chunkSize: 500, secretColumns: ['password'], apply: applyAdd },
     listOperation('suspend', 'users_suspendfilelocation', 'suspend users', async (ctx, u) => {
       if (u.suspended) return `user ${who(u)} already suspended`;
       await updateUser(ctx.conn, ctx.db, u.id, { suspended: 1 }, ctx.now);
