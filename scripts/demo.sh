@@ -39,7 +39,8 @@ npx tsx scripts/fixture.ts demo
 
 if ! { [ -f "$DATA/worker.pid" ] && kill -0 "$(cat "$DATA/worker.pid")" 2>/dev/null; }; then
   echo "demo: starting a worker (log: data/worker.log)"
-  nohup "${CLI[@]}" worker > "$DATA/worker.log" 2>&1 &
+  NODE_OPTIONS="$(npx tsx -e "process.stdout.write(require('./activities/env.ts').WORKER_NODE_OPTIONS)")" \
+    nohup "${CLI[@]}" worker > "$DATA/worker.log" 2>&1 &
   echo $! > "$DATA/worker.pid"
   for _ in $(seq 1 120); do grep -q 'worker ready' "$DATA/worker.log" && break; sleep 0.5; done
   grep -q 'worker ready' "$DATA/worker.log" || { echo "demo: the worker did not start:" >&2; cat "$DATA/worker.log" >&2; exit 1; }

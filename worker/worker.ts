@@ -5,6 +5,7 @@ import { createActivities } from '../activities';
 import { openActivityDeps } from '../activities/deps';
 import { ensureOwnTables } from '../activities/moodle/ownTables';
 import { ensureWatchdogSchedule } from './schedules';
+import { bundleWorkflowsInChild } from './bundle';
 
 export interface RunningWorker {
   worker: Worker;
@@ -28,15 +29,16 @@ export async function startWorker(env: SyncEnv, logLevel: LogLevel = 'WARN'): Pr
   try {
     await deps.store.ensureLayout();
     await ensureOwnTables(deps.db);
+    const bundle = await bundleWorkflowsInChild();
     const worker = await Worker.create({
       connection,
       namespace: env.temporalNamespace,
       taskQueue: env.taskQueue,
-      workflowsPath: require.resolve('../workflows'),
+      workflowBundle: { codePath: bundle.codePath },
       activities: createActivities({ ...deps, temporal: { client, taskQueue: env.taskQueue } }),
       // Heartbeats (and so cancellations) go through at least every second.
       maxHeartbeatThrottleInterval: '1 second',
-    });
+    }).finally(() => bundle.remove()); // read by create: the file is not needed after
     await ensureWatchdogSchedule(client, env.taskQueue);
     const done = worker.run().finally(async () => {
       await clientConnection.close();

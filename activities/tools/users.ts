@@ -78,12 +78,47 @@ const addHeader: HeaderSpec = {
   },
 };
 
+type Key = 'id' | 'username' | 'idnumber' | 'email';
+const KEYS: Key[] = ['id', 'username', 'idnumber', 'email'];
+
+/** The accounts a chunk may touch, indexed by every identity (a chunk asks thousands of times). */
+class AccountPool {
+  private readonly index = new Map<Key, Map<string, ExistingUser[]>>(KEYS.map((k) => [k, new Map()]));
+
+  constructor(users: ExistingUser[]) {
+    users.forEach((u) => this.add(u));
+  }
+
+  add(u: ExistingUser): void {
+    for (const k of KEYS) {
+      const m = this.index.get(k)!;
+      const key = String(u[k] ?? '');
+      m.set(key, [...(m.get(key) ?? []), u]);
+    }
+  }
+
+  /** Accounts whose `field` is `value`, in the order they were added. */
+  with(field: string, value: unknown): ExistingUser[] {
+    return this.index.get(field as Key)?.get(String(value ?? '')) ?? [];
+  }
+
+  /** Applies changes to an account and re-indexes it. */
+  update(u: ExistingUser, changes: Record<string, unknown>): void {
+    for (const k of KEYS) {
+      const m = this.index.get(k)!;
+      const key = String(u[k] ?? '');
+      m.set(key, (m.get(key) ?? []).filter((x) => x !== u));
+    }
+    Object.assign(u, changes);
+    this.add(u);
+  }
+}
+
 /** Finds the account a row means, by the primary identity, else by username (reference 5.2.1 step 9). */
-function locate(row: Record<string, string>, identity: string, pool: ExistingUser[]): ExistingUser | undefined {
+function locate(row: Record<string, string>, identity: string, pool: AccountPool): ExistingUser | undefined {
   const v = row[identity]?.trim();
-  if (identity === 'id' && v) return pool.find((u) => String(u.id) === v);
-  if ((identity === 'idnumber' || identity === 'email') && v) return pool.find((u) => String(u[identity]) === v);
-  return pool.find((u) => u.username === row.username);
+  if (['id', 'idnumber', 'email'].includes(identity) && v) return pool.with(identity, v)[0];
+  return pool.with('username', row.username)[0];
 }
 
 interface Prepared {
@@ -129,12 +164,12 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
   const identity = settings.users_primaryidentity || 'idnumber';
   const prepared = rows.map((r) => normalise(r, ctx.header));
   const live = prepared.filter((p) => !p.error);
-  const pool = await findUsers(conn, db, site.mnethostid, {
+  const pool = new AccountPool(await findUsers(conn, db, site.mnethostid, {
     usernames: live.flatMap((p) => [p.values.username, p.values.oldusername?.toLowerCase()].filter((s): s is string => !!s)),
     idnumbers: live.map((p) => p.values.idnumber).filter(Boolean),
     emails: live.map((p) => p.values.email).filter(Boolean),
     ids: identity === 'id' ? live.map((p) => Number(p.values.id)).filter((n) => n > 0) : [],
-  });
+  }));
   const fieldIds = ctx.header.some((h) => PROFILE_FIELD.test(h)) ? await profileFields(db, conn) : new Map<string, number>();
   // Passwords are hashed together, on every core, before any write.
   const hashes = new Map<Prepared, string>();
@@ -151,7 +186,7 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
     const v = p.values;
     const existing = locate(v, identity, pool);
     // An account created earlier in this batch has no id yet: the batch is retried row by row (the pipeline's fallback), where this row sees it.
-    if (rows.length > 1 && pool.some((u) => u.id === 0 && (u === existing || (!!v.oldusername && u.username === v.oldusername.toLowerCase())))) throw new Error('a row names an account created earlier in the same batch');
+    if (rows.length > 1 && (existing?.id === 0 || (!!v.oldusername && pool.with('username', v.oldusername.toLowerCase()).some((u) => u.id === 0)))) throw new Error('a row names an account created earlier in the same batch');
     if (v.deleted === '1') {
       if (!existing || existing.deleted) { outcomes.set(p, { status: 'skipped', message: `no account ${v.username} to delete` }); continue; }
       await softDeleteUser(conn, db, existing, now, site.sessionTimeout, 2);
@@ -161,7 +196,7 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
     }
     let target = existing;
     if (settings.users_allowrename === '1' && v.oldusername) {
-      const old = pool.find((u) => u.username === v.oldusername.toLowerCase() && !u.deleted);
+      const old = pool.with('username', v.oldusername.toLowerCase()).find((u) => !u.deleted);
       if (!old) { outcomes.set(p, { status: 'failed', message: `cannot rename ${v.oldusername} to ${v.username}: no account ${v.oldusername}` }); continue; }
       target = old;
     }
@@ -185,7 +220,7 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
       if (v.password === '') await setPreferences(conn, db, [{ userid: target.id, name: 'create_password', value: '1' }]);
       await saveProfile(ctx, target.id, v, fieldIds);
       const what = [changes.deleted === 0 ? 'revived' : '', changes.username !== undefined ? `renamed from ${target.username}` : ''].filter(Boolean).join(', ');
-      Object.assign(target, changes);
+      pool.update(target, changes);
       accounts.set(p, target.id);
       outcomes.set(p, { status: 'applied', message: `user ${who(target)} updated${what ? ` (${what})` : ''}${Object.keys(changes).length ? '' : ' (nothing changed)'}` });
     } else {
@@ -200,7 +235,7 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
       else if (v.password === '') row.password = 'to be generated';
       creations.push({ p, fields: row });
       // Later rows of this chunk see the new account (a file may name a user twice).
-      pool.push({ id: 0, username: String(row.username), idnumber: String(row.idnumber), email: String(row.email), deleted: 0, suspended: Number(row.suspended ?? 0), auth: String(row.auth), mnethostid: site.mnethostid });
+      pool.add({ id: 0, username: String(row.username), idnumber: String(row.idnumber), email: String(row.email), deleted: 0, suspended: Number(row.suspended ?? 0), auth: String(row.auth), mnethostid: site.mnethostid });
     }
   }
 
@@ -218,8 +253,8 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
       else if (!('password' in c.p.values) && settings.users_createpasswords === '1') {
         prefs.push({ userid: id, name: 'create_password', value: '1' }, { userid: id, name: 'auth_forcepasswordchange', value: '1' });
       }
-      const entry = pool.find((u) => u.username === c.fields.username && u.id === 0);
-      if (entry) entry.id = id;
+      const entry = pool.with('username', c.fields.username).find((u) => u.id === 0);
+      if (entry) pool.update(entry, { id });
       outcomes.set(c.p, { status: 'applied', message: `user ${who({ username: String(c.fields.username), id })} created` });
       accounts.set(c.p, id);
     });
@@ -253,13 +288,13 @@ async function mailPassword(ctx: ChunkContext, v: Record<string, string>): Promi
  * value, belongs to an account other than the one the row updates. E-mail changes and shared
  * e-mails are not clashes (the original's sample files rely on that).
  */
-function collision(v: Record<string, string>, target: ExistingUser | undefined, pool: ExistingUser[], identity: string): string | undefined {
+function collision(v: Record<string, string>, target: ExistingUser | undefined, pool: AccountPool, identity: string): string | undefined {
   const other = (u: ExistingUser) => u !== target && !u.deleted;
-  const sameName = pool.find((u) => other(u) && u.username === v.username);
+  const sameName = pool.with('username', v.username).find(other);
   if (sameName) return `username ${v.username} is already used by another account (${sameName.id ? `id ${sameName.id}` : 'created earlier in this file'})`;
   const key = v[identity];
   if (identity !== 'username' && key) {
-    const sameKey = pool.find((u) => other(u) && String(u[identity]) === key);
+    const sameKey = pool.with(identity, key).find(other);
     if (sameKey) return `${identity} ${key} already belongs to account ${sameKey.username}`;
   }
   return undefined;
@@ -293,13 +328,13 @@ async function locateListed(ctx: ChunkContext, rows: DataRow[]) {
   const site = await readUserSiteConfig(ctx.conn, ctx.db);
   const column = identityColumn(ctx.settings, ctx.header);
   const keys = rows.map((r) => (r.values[column] ?? '').trim()).map((k) => (column === 'username' ? k.toLowerCase() : k));
-  const pool = await findUsers(ctx.conn, ctx.db, site.mnethostid, {
+  const pool = new AccountPool(await findUsers(ctx.conn, ctx.db, site.mnethostid, {
     usernames: column === 'username' ? keys.filter(Boolean) : [],
     idnumbers: column === 'idnumber' ? keys.filter(Boolean) : [],
     emails: column === 'email' ? keys.filter(Boolean) : [],
     ids: column === 'id' ? keys.map(Number).filter((n) => n > 0) : [],
-  });
-  return { site, column, found: keys.map((k) => (k ? pool.find((u) => String(u[column]) === k && !u.deleted) : undefined)), keys };
+  }));
+  return { site, column, found: keys.map((k) => (k ? pool.with(column, k).find((u) => !u.deleted) : undefined)), keys };
 }
 
 function listOperation(op: string, locationSetting: string, summary: string, act: (ctx: ChunkContext, user: ExistingUser, site: UserSiteConfig) => Promise<string>): ToolOperation {
@@ -324,7 +359,7 @@ export const usersTool: Tool = {
   defaultOp: 'add',
   syncAll: ['add', 'suspend', 'delete'],
   operations: [
-    { tool: 'users', op: 'add', summary: 'create or update users', locationSetting: 'users_filelocation', header: addHeader, chunkSize: 500, secretColumns: ['password'], apply: applyAdd },
+    { tool: 'users', op: 'add', summary: 'create or update users', locationSetting: 'users_filelocation', header: addHeader, chunkSize: 1000, secretColumns: ['password'], apply: applyAdd },
     listOperation('suspend', 'users_suspendfilelocation', 'suspend users', async (ctx, u) => {
       if (u.suspended) return `user ${who(u)} already suspended`;
       await updateUser(ctx.conn, ctx.db, u.id, { suspended: 1 }, ctx.now);

@@ -12,7 +12,7 @@ import mysql from 'mysql2/promise';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { searchAttributeKeys } from '../../workflows/shared';
 import { adminConnection, copyDatabase, ensureTemplate } from '../../scripts/fixture';
-import { projectRoot } from '../../activities/env';
+import { projectRoot, WORKER_NODE_OPTIONS } from '../../activities/env';
 
 const DB_SERVER = process.env.MOODLE_TEST_DB_SERVER || 'mysql://root@127.0.0.1:3306/';
 const CLI = path.join(projectRoot, 'bin', 'moodle-sync.js');
@@ -123,7 +123,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string): 
 /** Starts `moodle-sync worker` and resolves once it says it is ready. */
 export function spawnWorker(env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [CLI, 'worker'], { env, cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const nodeOptions = `${env.NODE_OPTIONS ?? ''} ${WORKER_NODE_OPTIONS}`.trim();
+    const proc = spawn(process.execPath, [CLI, 'worker'], { env: { ...env, NODE_OPTIONS: nodeOptions }, cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const exited = new Promise<void>((r) => proc.on('exit', () => r()));
     const onData = (d: Buffer) => {
