@@ -120,4 +120,18 @@ describe('users: enrolment, cohort and password-mail columns', () => {
     assert.equal(tryback, `${header}\nsec1;Sec;One;;NOPE999;student\n`);
     assert.ok(!(await report(r.report)).includes('Secret-9'));
   });
+
+  it('sync-all runs every operation in dependency order, each on its configured files', async () => {
+    await fsp.writeFile(path.join(sb.storeRoot, 'sa-1.csv'), 'username;firstname;lastname\nsa1;Sync;One\nsa2;Sync;Two\n');
+    await fsp.writeFile(path.join(sb.storeRoot, 'sa-2.csv'), 'username;firstname;lastname;suspended\nsa1;Sync;One;0\n');
+    await fsp.writeFile(path.join(sb.storeRoot, 'usersuspend.csv'), 'username\nsa2\n');
+    assert.equal((await sb.cli(['config', 'set', 'users_filelocation', 'sa-*.csv'])).code, 0);
+    const r = await sb.cli(['sync-all', '--wait', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.json.runs.map((x: { tool: string; op: string }) => `${x.tool}:${x.op}`), ['users:add', 'users:suspend', 'users:delete']);
+    assert.deepEqual(r.json.runs[0].files.map((f: { file: string }) => f.file), ['sa-1.csv', 'sa-2.csv']);
+    assert.match(r.json.runs[2].message, /no input file/);
+    const users = await rows(sb.db, "SELECT username, suspended FROM mdl_user WHERE username IN ('sa1','sa2') ORDER BY username");
+    assert.deepEqual(users.map((u) => [u.username, u.suspended]), [['sa1', 0], ['sa2', 1]]);
+  });
 });
