@@ -9,11 +9,12 @@ import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2';
+import { findOperation } from '../activities/tools';
 import { openSandbox, waitFor, type Sandbox, type WorkerProcess } from './support/sandbox';
 import type { ToolRunSummary } from '../workflows/shared';
 
 const ROWS = 20_000;
-const CHUNK = 500; // the users add operation's chunk size
+const CHUNK = findOperation('users', 'add').chunkSize!; // the users add operation's chunk size
 const CHUNKS = ROWS / CHUNK;
 const HEADER = 'username;firstname;lastname;email;idnumber';
 
@@ -259,7 +260,7 @@ describe('exactly once on a 20,000-row users file', () => {
     let worker: WorkerProcess = await sb.startWorker();
     try {
       const workflowId = await startRun(file);
-      await waitFor('some chunks to be applied', async () => (await chunksDone(file)) >= 4, 60_000, 10);
+      await waitFor('some chunks to be applied', async () => (await chunksDone(file)) >= Math.ceil(CHUNKS / 10), 60_000, 10);
       // Kill while a chunk's transaction is open with writes in it: MariaDB must roll them back.
       // (InnoDB refreshes INNODB_TRX only when it was not read for 100 ms: poll more slowly.)
       const open = await waitFor('a chunk transaction with writes', openWrites, 30_000, 120);
@@ -267,7 +268,7 @@ describe('exactly once on a 20,000-row users file', () => {
       await new Promise((r) => setTimeout(r, 300)); // the server notices the lost connections
       const atKill = { chunks: await chunksDone(file), users: await usersPresent(file) };
       assert.ok(open > 0);
-      assert.ok(atKill.chunks >= 4 && atKill.chunks < CHUNKS - 8, `the kill landed mid-way (${atKill.chunks}/${CHUNKS} chunks)`);
+      assert.ok(atKill.chunks >= Math.ceil(CHUNKS / 10) && atKill.chunks < CHUNKS - 3, `the kill landed mid-way (${atKill.chunks}/${CHUNKS} chunks)`);
       assert.ok(atKill.users > 0 && atKill.users < file.good.length, `users at the kill: ${atKill.users}`);
       // Nothing moves while no worker runs.
       await new Promise((r) => setTimeout(r, 500));
@@ -295,15 +296,15 @@ describe('exactly once on a 20,000-row users file', () => {
       const workflowId = await startRun(file);
       // 1. A COMMIT that reaches the server whose answer is lost; the database is then unreachable
       //    for a second, so the retry finds the chunk through its ledger row.
-      await waitFor('some chunks to be applied', async () => (await chunksDone(file)) >= 4, 60_000, 10);
+      await waitFor('some chunks to be applied', async () => (await chunksDone(file)) >= Math.ceil(CHUNKS / 10), 60_000, 10);
       proxy.loseNextCommit(1000);
       await waitFor('a lost commit answer', () => proxy.lostCommitAnswers === 1, 30_000, 5);
       // 2. Every connection cut while a chunk's transaction holds writes, none accepted for two seconds.
-      await waitFor('more chunks to be applied', async () => (await chunksDone(file)) >= 14, 60_000, 10);
+      await waitFor('more chunks to be applied', async () => (await chunksDone(file)) >= Math.ceil(CHUNKS * 0.35), 60_000, 10);
       const open = await waitFor('a chunk transaction with writes', openWrites, 30_000, 120);
       const cutSockets = proxy.cut(2000);
       const atCut = await chunksDone(file);
-      assert.ok(open > 0 && atCut < CHUNKS - 8, `the cut landed mid-way (${atCut}/${CHUNKS} chunks)`);
+      assert.ok(open > 0 && atCut < CHUNKS - 3, `the cut landed mid-way (${atCut}/${CHUNKS} chunks)`);
       assert.ok(cutSockets > 0, 'there were connections to cut');
 
       const summary = await sb.temporal.client.workflow.getHandle<() => Promise<ToolRunSummary>>(workflowId).result();
