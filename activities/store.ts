@@ -17,6 +17,8 @@ export interface StoreEntry {
 }
 
 const TEMP_MARK = '.msync-tmp-';
+/** moodle-sync's own working names (temporary files, run snapshots): never listed. */
+const INTERNAL_MARK = '.msync-';
 
 /**
  * The tool's file store: a plain folder with reports/ and archives/. Every path given to it is
@@ -88,7 +90,7 @@ export class FileStore {
     return st && { path: FileStore.normalise(rel), type: st.isDirectory() ? 'folder' : 'file', size: st.size, mtimeMs: st.mtimeMs };
   }
 
-  /** Lists a folder (recursively when asked), hiding temporary files of writes in progress. */
+  /** Lists a folder (recursively when asked), hiding moodle-sync's working files (temporary files, run snapshots). */
   async list(rel = '', recursive = false): Promise<StoreEntry[]> {
     const base = FileStore.normalise(rel);
     const abs = await this.resolve(base);
@@ -98,7 +100,7 @@ export class FileStore {
     const out: StoreEntry[] = [];
     const walk = async (dirRel: string) => {
       const dirAbs = path.join(this.root, dirRel);
-      const names = (await fsp.readdir(dirAbs)).filter((n) => !n.startsWith(TEMP_MARK)).sort();
+      const names = (await fsp.readdir(dirAbs)).filter((n) => !n.startsWith(INTERNAL_MARK)).sort();
       for (const name of names) {
         const childRel = dirRel ? `${dirRel}/${name}` : name;
         const cst = await fsp.lstat(path.join(dirAbs, name)).catch(() => undefined);

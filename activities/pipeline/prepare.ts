@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import * as fsp from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2';
@@ -116,5 +115,4 @@ async function freeOutputNames(db: MoodleDb, store: FileStore, file: string, ms:
 export async function removeSnapshot(store: FileStore, snapshot: string | null): Promise<void> {
   if (!snapshot) return;
   await fsp.rm(await store.resolve(snapshot), { force: true });
-  void path;
 }
