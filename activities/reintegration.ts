@@ -11,6 +11,7 @@ import type { FileStore } from './store';
 import { LOCK_FILES, READ_LOCK, WRITE_LOCK, inspectLock, lockOwner, readLockContent } from './locks';
 import { loadSettingsMap } from './settings/store';
 import type { LockAttempt, ReintegrationFiles } from '../workflows/shared';
+import { heartbeat, withHeartbeat } from './heartbeat';
 
 /** A file being taken is first renamed to this hidden name, so a retry knows it was ours. */
 const TAKING_PREFIX = '.msync-taking.';
@@ -27,9 +28,6 @@ export async function sha256File(abs: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function heartbeat(details?: unknown): void {
-  try { Context.current().heartbeat(details); } catch { /* called outside an activity (unit use) */ }
-}
 
 /** Throws the SDK's CancelledFailure once the workflow has asked this activity to stop. */
 function throwIfCancelled(): void {
@@ -93,12 +91,7 @@ export function createReintegrationActivities({ db, store, dropFolder }: Reinteg
       // Heartbeat while working, also inside a long copy: a killed worker is noticed within the
       // heartbeat timeout, and a cancellation reaches us through the heartbeat's answer.
       let current = '';
-      const keepAlive = setInterval(() => heartbeat(current), 1000);
-      try {
-        return await takeAll(owner, (name) => { current = name; });
-      } finally {
-        clearInterval(keepAlive);
-      }
+      return withHeartbeat(() => takeAll(owner, (name) => { current = name; }), 1000, () => current);
     },
 
     /** Removes lock.txt if, and only if, `owner` holds it. */

@@ -1,5 +1,6 @@
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { Context, log } from '@temporalio/activity';
+import { log } from '@temporalio/activity';
+import { heartbeat } from '../heartbeat';
 import type { MoodleDb } from '../moodle/db';
 import type { FileStore } from '../store';
 import { loadSettingsMap } from '../settings/store';
@@ -179,8 +180,4 @@ export async function simulateRun(deps: ApplyDeps, runKey: string): Promise<Chun
     conn.release();
   }
   return total;
-}
-
-function heartbeat(details: unknown): void {
-  try { Context.current().heartbeat(details); } catch { /* outside an activity */ }
 }

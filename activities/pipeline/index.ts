@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { withHeartbeat } from '../heartbeat';
 import type { Client } from '@temporalio/client';
 import type { RowDataPacket } from 'mysql2';
 import type { MoodleDb } from '../moodle/db';
@@ -23,33 +23,13 @@ export interface PipelineActivityDeps {
   temporal?: { client: Client; taskQueue: string };
 }
 
-/**
- * Heartbeats while `fn` runs, so that the death of this worker is noticed within the activity's
- * heartbeat timeout (not its start-to-close timeout) and the retry runs elsewhere at once.
- */
-async function withHeartbeat<T>(fn: () => Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  ctx.heartbeat();
-  const beat = setInterval(() => ctx.heartbeat(), 2000);
-  try {
-    return await fn();
-  } finally {
-    clearInterval(beat);
-  }
-}
-
 /** The activities of the processing pipeline; they carry only references, offsets and counts. */
 export function createPipelineActivities(deps: PipelineActivityDeps) {
   return {
     async reintegrateBeforeRun(): Promise<string> {
       if (!deps.temporal) throw new Error('this worker has no Temporal client for reintegration');
       const handle = await startOrJoinReintegration(deps.temporal.client, deps.temporal.taskQueue);
-      const beat = setInterval(() => Context.current().heartbeat(), 2000);
-      try {
-        return (await handle.result()).summary;
-      } finally {
-        clearInterval(beat);
-      }
+      return withHeartbeat(async () => (await handle.result()).summary);
     },
 
     async syncAllPlan() {
