@@ -14,7 +14,10 @@ export type SyncErrorCode =
   | 'db.unavailable'
   | 'temporal.unavailable'
   | 'mail.failed'
-  | 'run.failed';
+  | 'run.failed'
+  | 'run.not-found'
+  | 'schedule.not-found'
+  | 'report.not-found';
 
 export class SyncError extends Error {
   constructor(

@@ -10,11 +10,13 @@ import { overviewCommand } from './commands/overview';
 import { workerCommand } from './commands/worker';
 import { runCommand } from './commands/run';
 import { syncAllCommand } from './commands/syncAll';
+import { runsCommand } from './commands/runs';
+import { reportsCommand } from './commands/reports';
 
 /** Mistakes in the command line itself: exit code 2. */
 const USAGE_CODES = new Set(['usage', 'config.unknown-key', 'config.bad-value']);
 
-const commands: Command[] = [overviewCommand, runCommand, syncAllCommand, reintegrateCommand, filesCommand, configCommand, scheduleCommand, workerCommand];
+const commands: Command[] = [overviewCommand, runCommand, syncAllCommand, reintegrateCommand, filesCommand, configCommand, runsCommand, reportsCommand, scheduleCommand, workerCommand];
 
 function help(): string {
   return [

@@ -110,3 +110,117 @@ export async function addCohortMember(conn: PoolConnection, db: MoodleDb, cohort
   await conn.query(`INSERT INTO ${db.t('cohort_members')} (cohortid, userid, timeadded) VALUES (?, ?, ?)`, [cohortid, userid, now]);
   return true;
 }
+
+export interface EnrolInstance { id: number; roleid: number; status: number; enrol: string }
+
+/** Every instance of an enrol plugin in a course (enabled or not), by sortorder. */
+export async function findEnrolInstances(conn: PoolConnection, db: MoodleDb, courseid: number, plugin?: string): Promise<EnrolInstance[]> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT id, roleid, status, enrol FROM ${db.t('enrol')} WHERE courseid = ?${plugin === undefined ? '' : ' AND enrol = ?'} ORDER BY sortorder, id`,
+    plugin === undefined ? [courseid] : [courseid, plugin]);
+  return rows.map((r) => ({ id: Number(r.id), roleid: Number(r.roleid), status: Number(r.status), enrol: String(r.enrol) }));
+}
+
+/** Enables a disabled enrol instance as the enrolment methods page does: status 0, timemodified, dirtycontexts for the course. */
+export async function enableEnrolInstance(conn: PoolConnection, db: MoodleDb, enrolid: number, course: CourseRef, now: number, sessionTimeout: number): Promise<void> {
+  await conn.query(`UPDATE ${db.t('enrol')} SET status = 0, timemodified = ? WHERE id = ?`, [now, enrolid]);
+  const [ctx] = await conn.query<RowDataPacket[]>(`SELECT path FROM ${db.t('context')} WHERE id = ?`, [course.contextid]);
+  if (ctx.length && ctx[0].path) await touchCacheFlags(conn, db, 'accesslib/dirtycontexts', [String(ctx[0].path)], now, now + sessionTimeout);
+}
+
+/**
+ * groups_remove_member for the user's memberships in the course's groups: only the groups listed
+ * (`only`), or all but `except`, and with `component` only memberships of that component. Each
+ * group left gets timemodified = now. Returns the ids of the groups left.
+ */
+export async function removeGroupMemberships(conn: PoolConnection, db: MoodleDb, courseid: number, userid: number, now: number,
+  opts: { only?: number[]; except?: number[]; component?: string } = {}): Promise<number[]> {
+  if (opts.only && !opts.only.length) return [];
+  const where = ['g.courseid = ?', 'm.userid = ?'];
+  const params: unknown[] = [courseid, userid];
+  if (opts.only) { where.push('g.id IN (?)'); params.push(opts.only); }
+  if (opts.except?.length) { where.push('g.id NOT IN (?)'); params.push(opts.except); }
+  if (opts.component !== undefined) { where.push('m.component = ?'); params.push(opts.component); }
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT m.id, m.groupid FROM ${db.t('groups_members')} m JOIN ${db.t('groups')} g ON g.id = m.groupid WHERE ${where.join(' AND ')}`, params);
+  if (!rows.length) return [];
+  await conn.query(`DELETE FROM ${db.t('groups_members')} WHERE id IN (?)`, [rows.map((r) => r.id)]);
+  const groups = [...new Set(rows.map((r) => Number(r.groupid)))];
+  await conn.query(`UPDATE ${db.t('groups')} SET timemodified = ? WHERE id IN (?)`, [now, groups]);
+  return groups;
+}
+
+/**
+ * role_unassign of the user's assignments in a context: one role (`roleid`), or all but `exceptRoleid`,
+ * limited to a component/itemid when given. Marks the user dirty when something went. Returns the count.
+ */
+export async function unassignRoles(conn: PoolConnection, db: MoodleDb, contextid: number, userid: number, now: number, sessionTimeout: number,
+  opts: { roleid?: number; exceptRoleid?: number; component?: string; itemid?: number } = {}): Promise<number> {
+  const where = ['contextid = ?', 'userid = ?'];
+  const params: unknown[] = [contextid, userid];
+  if (opts.roleid !== undefined) { where.push('roleid = ?'); params.push(opts.roleid); }
+  if (opts.exceptRoleid !== undefined) { where.push('roleid <> ?'); params.push(opts.exceptRoleid); }
+  if (opts.component !== undefined) { where.push('component = ?'); params.push(opts.component); }
+  if (opts.itemid !== undefined) { where.push('itemid = ?'); params.push(opts.itemid); }
+  const [res] = await conn.query<import('mysql2').ResultSetHeader>(`DELETE FROM ${db.t('role_assignments')} WHERE ${where.join(' AND ')}`, params);
+  if (res.affectedRows) await touchCacheFlags(conn, db, 'accesslib/dirtyusers', [String(userid)], now, now + sessionTimeout);
+  return res.affectedRows;
+}
+
+/**
+ * enrol_plugin::unenrol_user: the instance's role assignments (component enrol_<plugin>, its itemid)
+ * go; when it was the user's last enrolment in the course, every role assignment of the user in the
+ * course context and below, and the user's memberships in the course's groups (groups touched),
+ * go too; then the user enrolment row. dirtyusers. False when the user was not enrolled there.
+ */
+export async function unenrolUser(conn: PoolConnection, db: MoodleDb, instance: EnrolInstance, course: CourseRef, userid: number, now: number, sessionTimeout: number): Promise<boolean> {
+  const [ue] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${db.t('user_enrolments')} WHERE enrolid = ? AND userid = ?`, [instance.id, userid]);
+  if (!ue.length) return false;
+  await conn.query(`DELETE FROM ${db.t('role_assignments')} WHERE contextid = ? AND userid = ? AND component = ? AND itemid = ?`,
+    [course.contextid, userid, `enrol_${instance.enrol}`, instance.id]);
+  const [others] = await conn.query<RowDataPacket[]>(
+    `SELECT 1 FROM ${db.t('user_enrolments')} ue JOIN ${db.t('enrol')} e ON e.id = ue.enrolid WHERE e.courseid = ? AND ue.userid = ? AND ue.enrolid <> ? LIMIT 1`,
+    [course.id, userid, instance.id]);
+  if (!others.length) {
+    const [ctx] = await conn.query<RowDataPacket[]>(`SELECT path FROM ${db.t('context')} WHERE id = ?`, [course.contextid]);
+    const path = ctx.length && ctx[0].path ? String(ctx[0].path) : undefined;
+    if (path) {
+      await conn.query(`DELETE ra FROM ${db.t('role_assignments')} ra JOIN ${db.t('context')} x ON x.id = ra.contextid WHERE ra.userid = ? AND (x.id = ? OR x.path LIKE ?)`,
+        [userid, course.contextid, `${path}/%`]);
+    } else {
+      await conn.query(`DELETE FROM ${db.t('role_assignments')} WHERE contextid = ? AND userid = ?`, [course.contextid, userid]);
+    }
+    await removeGroupMemberships(conn, db, course.id, userid, now);
+  }
+  await conn.query(`DELETE FROM ${db.t('user_enrolments')} WHERE id = ?`, [ue[0].id]);
+  await touchCacheFlags(conn, db, 'accesslib/dirtyusers', [String(userid)], now, now + sessionTimeout);
+  return true;
+}
+
+/**
+ * update_user_enrol: the status (0 active, 1 suspended) of the user's enrolments in the given
+ * instances, with timemodified; dates too when given. dirtyusers. Returns how many rows changed.
+ */
+export async function setUserEnrolmentStatus(conn: PoolConnection, db: MoodleDb, enrolids: number[], userid: number, status: 0 | 1, start: number | undefined, end: number | undefined, now: number, sessionTimeout: number): Promise<{ found: number; changed: number }> {
+  if (!enrolids.length) return { found: 0, changed: 0 };
+  const [have] = await conn.query<RowDataPacket[]>(`SELECT id, status, timestart, timeend FROM ${db.t('user_enrolments')} WHERE enrolid IN (?) AND userid = ?`, [enrolids, userid]);
+  let changed = 0;
+  for (const ue of have) {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    if (Number(ue.status) !== status) { sets.push('status = ?'); params.push(status); }
+    if (start !== undefined && Number(ue.timestart) !== start) { sets.push('timestart = ?'); params.push(start); }
+    if (end !== undefined && Number(ue.timeend) !== end) { sets.push('timeend = ?'); params.push(end); }
+    if (!sets.length) continue;
+    await conn.query(`UPDATE ${db.t('user_enrolments')} SET ${sets.join(', ')}, modifierid = ?, timemodified = ? WHERE id = ?`, [...params, ACTING_USER, now, ue.id]);
+    changed++;
+  }
+  if (changed) await touchCacheFlags(conn, db, 'accesslib/dirtyusers', [String(userid)], now, now + sessionTimeout);
+  return { found: have.length, changed };
+}
+
+/** The group of that name in the course, if any. */
+export async function findGroup(conn: PoolConnection, db: MoodleDb, courseid: number, name: string): Promise<number | undefined> {
+  const [rows] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${db.t('groups')} WHERE courseid = ? AND name = ? ORDER BY id LIMIT 1`, [courseid, name]);
+  return rows.length ? Number(rows[0].id) : undefined;
+}

@@ -16,7 +16,7 @@ export const ENROLMENT_COLUMN = /^(course|group|role|enrol|start|end|wwwroot)(\d
 export interface Extras { done: string[]; errors: string[] }
 
 let zoneCache: { db: unknown; tz: string } | undefined;
-async function timeZone(ctx: ChunkContext): Promise<string> {
+export async function timeZone(ctx: ChunkContext): Promise<string> {
   if (zoneCache?.db === ctx.db) return zoneCache.tz;
   const [rows] = await ctx.conn.query<RowDataPacket[]>(`SELECT name, value FROM ${ctx.db.t('config')} WHERE name IN ('timezone', 'forcetimezone')`);
   const tz = siteTimeZone(Object.fromEntries(rows.map((r) => [r.name, String(r.value)])));
