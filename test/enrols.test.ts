@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { openSandbox, type Sandbox } from './support/sandbox';
+import { openSandbox, runToolFile, storeText, type Sandbox } from './support/sandbox';
 import { createCourse, rows } from './support/moodle';
 import { parseMoodleTime } from '../activities/moodle/time';
 
@@ -20,14 +20,8 @@ describe('enrols: enrolments, roles and groups', () => {
   let chem: Awaited<ReturnType<typeof createCourse>>;
   const uid: Record<string, number> = {};
 
-  const runFile = async (name: string, content: string, extra: string[] = []) => {
-    await fsp.mkdir(sb.storeRoot, { recursive: true });
-    await fsp.writeFile(path.join(sb.storeRoot, name), content);
-    const r = await sb.cli(['run', 'enrols', '--file', name, '--wait', '--json', ...extra]);
-    assert.equal(r.code, 0, r.stderr + r.stdout);
-    return r.json;
-  };
-  const report = async (p: string) => fsp.readFile(path.join(sb.storeRoot, p), 'utf8');
+  const runFile = (name: string, content: string, extra: string[] = []) => runToolFile(sb, 'enrols', name, content, extra);
+  const report = (p: string) => storeText(sb, p);
   const setting = async (k: string, v: string) => assert.equal((await sb.cli(['config', 'set', k, v])).code, 0);
   const rolesIn = async (contextid: number, user: string) =>
     (await rows(sb.db, 'SELECT roleid, component, itemid FROM mdl_role_assignments WHERE contextid = ? AND userid = ? ORDER BY roleid', [contextid, uid[user]]))

@@ -6,7 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { openSandbox, type Sandbox } from './support/sandbox';
+import { openSandbox, runToolFile, storeText, type Sandbox } from './support/sandbox';
 import { startSmtpListener, type SmtpListener } from './support/smtp';
 import { createCourse, rows } from './support/moodle';
 import { parseMoodleTime } from '../activities/moodle/time';
@@ -17,14 +17,8 @@ describe('users: enrolment, cohort and password-mail columns', () => {
   let c1: Awaited<ReturnType<typeof createCourse>>;
   let c2: Awaited<ReturnType<typeof createCourse>>;
 
-  const runFile = async (name: string, content: string, extra: string[] = []) => {
-    await fsp.mkdir(sb.storeRoot, { recursive: true });
-    await fsp.writeFile(path.join(sb.storeRoot, name), content);
-    const r = await sb.cli(['run', 'users', '--file', name, '--wait', '--json', ...extra]);
-    assert.equal(r.code, 0, r.stderr + r.stdout);
-    return r.json;
-  };
-  const report = async (p: string) => fsp.readFile(path.join(sb.storeRoot, p), 'utf8');
+  const runFile = (name: string, content: string, extra: string[] = []) => runToolFile(sb, 'users', name, content, extra);
+  const report = (p: string) => storeText(sb, p);
 
   before(async () => {
     smtp = await startSmtpListener();

@@ -88,13 +88,15 @@ async function applyRows(operation: ToolOperation, ctx: ChunkContext, rows: Data
 /** Runs one chunk's rows in `conn` (already in a transaction) and returns the ledger outcomes. */
 async function runChunk(deps: ApplyDeps, conn: PoolConnection, run: RunRow, chunkNo: number, settings: Record<string, string>, pending: (() => Promise<void>)[]): Promise<LedgerOutcome[]> {
   const afterCommit = (task: () => Promise<void>) => { pending.push(task); };
+  let sender: Promise<string> | undefined; // read once per chunk, when the first mail needs it
   const operation = findOperation(run.tool, run.op);
   const read = await readChunk(deps.store, run, chunkNo, settings);
   const ctx: ChunkContext = {
     conn, db: deps.db, settings, now: Math.floor(Date.now() / 1000), simulate: run.simulate, header: run.plan.header, afterCommit,
     sendMail: (to, subject, text) => afterCommit(async () => {
       if (!deps.mailer) return;
-      await deps.mailer.send({ from: (await siteIdentity(deps.db)).from, to: [to], subject, text });
+      sender ??= siteIdentity(deps.db).then((site) => site.from);
+      await deps.mailer.send({ from: await sender, to: [to], subject, text });
     }),
   };
   const good = read.filter((r) => !r.error);
@@ -180,4 +182,15 @@ export async function simulateRun(deps: ApplyDeps, runKey: string): Promise<Chun
     conn.release();
   }
   return total;
+}
+
+/** A chunk that failed every attempt: its rows go to the report and the tryback as failed. */
+export async function recordFailedChunk(deps: ApplyDeps, runKey: string, chunkNo: number, reason: string): Promise<ChunkCounts> {
+  const run = (await readRun(deps.db, runKey))!;
+  const read = await readChunk(deps.store, run, chunkNo, await loadSettingsMap(deps.db));
+  const outcomes: LedgerOutcome[] = read.map((r) => [r.row.line, r.start, r.end, 'failed', `not applied: ${reason}`]);
+  await deps.db.pool.query(`INSERT IGNORE INTO ${deps.db.own('chunks')} (runkey, chunkno, applied, failed, skipped, outcomes) VALUES (?, ?, 0, ?, 0, ?)`,
+    [runKey, chunkNo, outcomes.length, JSON.stringify(outcomes)]);
+  // A last attempt whose commit went through after all keeps its row: report what the ledger holds.
+  return (await ledgerCounts(deps.db, runKey, chunkNo))!;
 }

@@ -1,17 +1,14 @@
 import { withHeartbeat } from '../heartbeat';
 import type { Client } from '@temporalio/client';
-import type { RowDataPacket } from 'mysql2';
 import type { MoodleDb } from '../moodle/db';
 import type { Mailer } from '../mail';
 import type { FileStore } from '../store';
 import { loadSettingsMap } from '../settings/store';
-import { prepareFile, csvFormat } from './prepare';
-import { readRecords } from './records';
+import { prepareFile } from './prepare';
 import { syncAllPlan } from '../tools';
-import { applyChunk, simulateRun } from './apply';
+import { applyChunk, simulateRun, recordFailedChunk } from './apply';
 import { finalizeFile } from './finalize';
 import { resolveInputs } from './inputs';
-import { readRun, type LedgerOutcome } from './ledger';
 import { startOrJoinReintegration } from '../../client/reintegration';
 import type { ProcessFileInput, RunToolInput } from '../../workflows/shared';
 
@@ -45,21 +42,6 @@ export function createPipelineActivities(deps: PipelineActivityDeps) {
     simulateRun: (runKey: string) => simulateRun(deps, runKey),
     finalizeFile: (runKey: string) => withHeartbeat(() => finalizeFile(deps, runKey)),
 
-    /** A chunk that failed every attempt: its rows go to the report and the tryback as failed. */
-    recordFailedChunk: (runKey: string, chunkNo: number, reason: string) => withHeartbeat(async () => {
-      const run = (await readRun(deps.db, runKey))!;
-      const plan = run.plan.chunks[chunkNo];
-      const outcomes: LedgerOutcome[] = [];
-      for await (const rec of readRecords(await deps.store.requireFile(run.snapshot!), csvFormat(await loadSettingsMap(deps.db)), plan)) {
-        if (rec.comment) continue;
-        outcomes.push([rec.line, rec.start, rec.end, 'failed', `not applied: ${reason}`]);
-        if (outcomes.length === plan.rows) break;
-      }
-      await deps.db.pool.query(`INSERT IGNORE INTO ${deps.db.own('chunks')} (runkey, chunkno, applied, failed, skipped, outcomes) VALUES (?, ?, 0, ?, 0, ?)`,
-        [runKey, chunkNo, outcomes.length, JSON.stringify(outcomes)]);
-      // A last attempt whose commit went through after all keeps its row: report what the ledger holds.
-      const [rows] = await deps.db.pool.query<RowDataPacket[]>(`SELECT applied, failed, skipped FROM ${deps.db.own('chunks')} WHERE runkey = ? AND chunkno = ?`, [runKey, chunkNo]);
-      return { applied: Number(rows[0].applied), failed: Number(rows[0].failed), skipped: Number(rows[0].skipped) };
-    }),
+    recordFailedChunk: (runKey: string, chunkNo: number, reason: string) => withHeartbeat(() => recordFailedChunk(deps, runKey, chunkNo, reason)),
   };
 }

@@ -262,6 +262,7 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
     await touchCacheFlags(conn, db, 'userpreferenceschanged', prefUsers.map(String), now, now + site.sessionTimeout);
     for (const [i, c] of creations.entries()) await saveProfile(ctx, newIds[i], c.p.values, fieldIds);
   }
+  let siteName: Promise<string> | undefined; // read once per chunk, when the first mail needs it
   for (const [p, userid] of accounts) {
     const extras = [await applyCohortColumns(ctx, userid, p.values), await applyEnrolmentColumns(ctx, userid, p.values, site.sessionTimeout)];
     const done = extras.flatMap((e) => e.done);
@@ -270,17 +271,19 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
     if (done.length) o.message += `; ${done.join('; ')}`;
     // The account is there; a failed enrolment sends the line to the tryback, whose replay is harmless.
     if (errors.length) outcomes.set(p, { status: 'failed', message: `${o.message}; NOT DONE: ${errors.join('; ')}` });
-    if (hashes.has(p) && settings.users_sendpasswordtousers === '1') await mailPassword(ctx, p.values);
+    if (hashes.has(p) && settings.users_sendpasswordtousers === '1') {
+      siteName ??= siteIdentity(db).then((site) => site.fullname);
+      mailPassword(ctx, p.values, await siteName);
+    }
   }
   return prepared.map((p) => outcomes.get(p)!);
 }
 
 /** The original's password notification, sent only once the account is committed. */
-async function mailPassword(ctx: ChunkContext, v: Record<string, string>): Promise<void> {
+function mailPassword(ctx: ChunkContext, v: Record<string, string>, site: string): void {
   if (!v.email || /NO ?MAIL/i.test(v.email)) return;
-  const site = await siteIdentity(ctx.db);
-  ctx.sendMail(v.email, `Your credentials on ${site.fullname}`,
-    `Hello ${v.firstname} ${v.lastname},\n\nAn account has been set for you on ${site.fullname}.\n\nUsername: ${v.username}\nPassword: ${v.password}\n\nPlease change your password when you first log in.\n`);
+  ctx.sendMail(v.email, `Your credentials on ${site}`,
+    `Hello ${v.firstname} ${v.lastname},\n\nAn account has been set for you on ${site}.\n\nUsername: ${v.username}\nPassword: ${v.password}\n\nPlease change your password when you first log in.\n`);
 }
 
 /**

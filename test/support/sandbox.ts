@@ -161,3 +161,15 @@ export async function waitFor<T>(what: string, check: () => Promise<T> | T, time
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** Writes `content` to the store as `name` and runs `tool` on it through the CLI; returns the --json result. */
+export async function runToolFile(sb: Sandbox, tool: string, name: string, content: string, extra: string[] = []): Promise<any> {
+  await fsp.mkdir(sb.storeRoot, { recursive: true });
+  await fsp.writeFile(path.join(sb.storeRoot, name), content);
+  const r = await sb.cli(['run', tool, '--file', name, '--wait', '--json', ...extra]);
+  if (r.code !== 0) throw new Error(`run ${tool} --file ${name} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.json;
+}
+
+/** A store file's text (reports, trybacks). */
+export const storeText = (sb: Sandbox, storePath: string): Promise<string> => fsp.readFile(path.join(sb.storeRoot, storePath), 'utf8');
