@@ -2,14 +2,14 @@
  * npm run bench: the users tool end to end, through the real path the tests use (a Temporal dev
  * server through @temporalio/testing with existing-path, a fresh Moodle database copied from the
  * fixture template, the moodle-sync worker as a child process, the CLI), on generated files:
- * 10,000 and 100,000 users without passwords, 5,000 with passwords.
+ * 10,000 and 100,000 users without passwords, 5,000 with passwords; 50,000 enrolments.
  *
  * For each file: rows per second (rows / wall time of `moodle-sync run users --file ... --wait
  * --json`), the worker's peak memory (VmHWM, reset before each run through clear_refs, and VmRSS
  * polled every 100 ms), and where the time went, from the file workflow's history.
  *
  *   npm run bench                 every case
- *   npm run bench -- 10k 5k-pw    some cases (10k, 100k, 5k-pw)
+ *   npm run bench -- 10k enrols   some cases (10k, 100k, 5k-pw, enrols, ...)
  *   npm run bench -- --report     with storereport on (a report of every row is written)
  *   BENCH_WORKER_ENV="MALLOC_ARENA_MAX=2" npm run bench    extra environment for the worker
  */
@@ -19,22 +19,30 @@ import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2';
 import { openSandbox, type Sandbox, type WorkerProcess } from '../test/support/sandbox';
 import { passwordHasher } from '../activities/moodle/password';
+import { writeLines, type Case } from './case';
+import { enrolsCase } from './enrols';
+import { coursesCase } from './courses';
 
-interface Case {
-  key: string;
-  label: string;
-  rows: number;
-  passwords: boolean;
-  /** Rows per second to reach. */
-  target: number;
-  /** Peak worker RSS to stay under, in MB. */
-  memTarget?: number;
-}
+const usersCase = (key: string, label: string, rows: number, passwords: boolean, target: number, memTarget?: number): Case => {
+  const prefix = `bench${key.replace(/\W/g, '')}u`;
+  return {
+    key, label, rows, target, memTarget,
+    write: (abs) => writeUsersFile(abs, prefix, rows, passwords),
+    async verify(sb, r) {
+      const [[count]] = await sb.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM mdl_user WHERE username LIKE ?', [`${prefix}%`]);
+      if (r.total !== rows || r.applied !== rows || Number(count.n) !== rows) {
+        throw new Error(`${key}: expected ${rows} users created, got ${JSON.stringify(r)} and ${count.n} accounts`);
+      }
+    },
+  };
+};
 
 const CASES: Case[] = [
-  { key: '10k', label: '10,000 users, no passwords', rows: 10_000, passwords: false, target: 3000 },
-  { key: '100k', label: '100,000 users, no passwords', rows: 100_000, passwords: false, target: 3000, memTarget: 300 },
-  { key: '5k-pw', label: '5,000 users with passwords', rows: 5_000, passwords: true, target: 250 },
+  usersCase('10k', '10,000 users, no passwords', 10_000, false, 3000),
+  usersCase('100k', '100,000 users, no passwords', 100_000, false, 3000, 300),
+  usersCase('5k-pw', '5,000 users with passwords', 5_000, true, 250),
+  enrolsCase(),
+  coursesCase(),
 ];
 
 interface Phases {
@@ -60,19 +68,10 @@ interface Result {
   phases?: Phases;
 }
 
-/** Writes a users file of `rows` new accounts (prefix keeps every case's accounts apart). */
-async function writeUsersFile(abs: string, prefix: string, rows: number, passwords: boolean): Promise<void> {
-  const out = fs.createWriteStream(abs);
-  const write = (s: string) => (out.write(s) ? Promise.resolve() : new Promise<void>((r) => out.once('drain', () => r())));
-  await write(`username;firstname;lastname;email;idnumber${passwords ? ';password' : ''}\n`);
-  let buf = '';
-  for (let i = 1; i <= rows; i++) {
-    buf += `${prefix}${i};First${i};Last ${i};${prefix}${i}@bench.example.com;${prefix}-${i}${passwords ? `;Pw-${prefix}-${i}!x` : ''}\n`;
-    if (buf.length > 1 << 16) { await write(buf); buf = ''; }
-  }
-  await write(buf);
-  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-}
+/** A users file of `rows` new accounts (prefix keeps every case's accounts apart). */
+const writeUsersFile = (abs: string, prefix: string, rows: number, passwords: boolean): Promise<void> =>
+  writeLines(abs, `username;firstname;lastname;email;idnumber${passwords ? ';password' : ''}`, rows,
+    (i) => `${prefix}${i};First${i};Last ${i};${prefix}${i}@bench.example.com;${prefix}-${i}${passwords ? `;Pw-${prefix}-${i}!x` : ''}`);
 
 const status = (pid: number): Record<string, string> => {
   const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -143,19 +142,16 @@ async function phases(sb: Sandbox, workflowId: string, fileWorkflowId: string, w
 
 async function runCase(sb: Sandbox, worker: WorkerProcess, c: Case): Promise<Result> {
   const name = `bench-${c.key}.csv`;
-  const prefix = `bench${c.key.replace(/\W/g, '')}u`;
-  await writeUsersFile(path.join(sb.storeRoot, name), prefix, c.rows, c.passwords);
+  await c.setup?.(sb);
+  await c.write(path.join(sb.storeRoot, name));
   const sampler = memorySampler(worker.proc.pid!);
   const t0 = performance.now();
-  const r = await sb.cli(['run', 'users', '--file', name, '--wait', '--json']);
+  const r = await sb.cli(['run', c.tool ?? 'users', ...(c.op ? ['--op', c.op] : []), '--file', name, '--wait', '--json']);
   const wallMs = performance.now() - t0;
   const mem = sampler.stop();
   if (r.code !== 0 || !r.json) throw new Error(`run of ${name} failed (${r.code}): ${r.stderr || r.stdout}`);
   const rows = r.json.rows as { total: number; applied: number; failed: number };
-  const [[count]] = await sb.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM mdl_user WHERE username LIKE ?', [`${prefix}%`]);
-  if (rows.total !== c.rows || rows.applied !== c.rows || Number(count.n) !== c.rows) {
-    throw new Error(`${name}: expected ${c.rows} users created, got ${JSON.stringify(rows)} and ${count.n} accounts`);
-  }
+  await c.verify(sb, rows);
   return {
     c, wallMs, rowsPerSec: c.rows / (wallMs / 1000), applied: rows.applied, failed: rows.failed, ...mem,
     phases: await phases(sb, r.json.workflowId, `${r.json.workflowId}/${name}`, wallMs),
@@ -180,7 +176,7 @@ function printTable(results: Result[]): void {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
   console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${body.map(line).join('\n')}`);
-  console.log('\nrows/s = rows / wall time of `moodle-sync run users --file <f> --wait --json` (CLI start, reintegration, prepare, chunks, finalize);');
+  console.log('\nrows/s = rows / wall time of `moodle-sync run <tool> --file <f> --wait --json` (CLI start, reintegration, prepare, chunks, finalize);');
   console.log('CLI s = wall time outside the runTool workflow (node start, Temporal connection, result); reint. s = runTool before the file workflow (reintegration, inputs);');
   console.log('chunks s = first applyChunk scheduled to last completed; (work) = time inside applyChunk attempts; the rest is scheduling between chunks.');
 }
@@ -209,7 +205,7 @@ async function main(): Promise<void> {
     await fsp.mkdir(sb.storeRoot, { recursive: true });
     console.log(`worker pid ${worker.proc.pid}, RSS at start ${(kb(status(worker.proc.pid!).VmRSS) / 1024).toFixed(0)} MB; database ${sb.dbName}`);
     // Warm-up (not measured): the first run pays for connections, workflow caches and JIT.
-    await runCase(sb, worker, { key: 'warmup', label: 'warm-up', rows: 1000, passwords: false, target: 0 });
+    await runCase(sb, worker, usersCase('warmup', 'warm-up', 1000, false, 0));
     const results: Result[] = [];
     for (const c of cases) {
       process.stdout.write(`running ${c.label} ... `);

@@ -6,11 +6,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2';
 import { findOperation } from '../activities/tools';
-import { openSandbox, waitFor, type Sandbox, type WorkerProcess } from './support/sandbox';
+import { openSandbox, waitFor, type Sandbox } from './support/sandbox';
+import { FaultyProxy, assertRunOutputs, chunkRetries, chunksDone, killWorkerMidRun, openWrites } from './support/exactlyOnce';
 import type { ToolRunSummary } from '../workflows/shared';
 
 const ROWS = 20_000;
@@ -91,115 +91,8 @@ async function assertExactlyOnce(sb: Sandbox, file: BigFile, summary: ToolRunSum
     'SELECT COUNT(*) AS n FROM mdl_context c LEFT JOIN mdl_user u ON u.id = c.instanceid WHERE c.contextlevel = 30 AND u.id IS NULL');
   assert.equal(Number(orphans.n), 0, 'no user context without its account');
 
-  // The report: one line per row, each row once, the failures where they belong, with their reason.
-  assert.ok(f.report, 'a report was written');
-  const report = await fsp.readFile(path.join(sb.storeRoot, f.report!), 'utf8');
-  const rowLines = report.split('\n').filter((l) => /^line \d+: /.test(l));
-  assert.equal(rowLines.length, ROWS, 'one report line per row');
-  const seen = new Set<number>();
-  for (const l of rowLines) {
-    const [, no, status, message] = /^line (\d+): (applied|failed|skipped): (.*)$/.exec(l)!;
-    const line = Number(no);
-    assert.ok(!seen.has(line), `line ${line} reported twice`);
-    seen.add(line);
-    const reason = file.bad.get(line);
-    if (reason) {
-      assert.equal(status, 'failed', l);
-      assert.match(message, reason);
-    } else {
-      assert.equal(status, 'applied', l);
-      assert.match(message, /^user \S+ \(id \d+\) created$/, l);
-    }
-  }
-  assert.equal(seen.size, ROWS);
-  assert.match(report, new RegExp(`${ROWS} row\\(s\\): ${ROWS - file.bad.size} applied, ${file.bad.size} failed, 0 skipped`));
-
-  // The tryback: the header, then exactly the failing lines, byte for byte.
-  assert.ok(f.tryback, 'a tryback was written');
-  const sourceLines = file.content.split('\n');
-  const expected = [HEADER, ...[...file.bad.keys()].sort((a, b) => a - b).map((n) => sourceLines[n - 1])].join('\n') + '\n';
-  assert.equal(await fsp.readFile(path.join(sb.storeRoot, f.tryback!), 'utf8'), expected);
-
-  // The ledger holds every chunk once, and no other.
-  const [[ledger]] = await sb.db.query<RowDataPacket[]>(
-    'SELECT COUNT(*) AS n, SUM(applied) AS applied, SUM(failed) AS failed FROM msync_chunks c JOIN msync_runs r USING (runkey) WHERE r.file = ?', [file.name]);
-  assert.deepEqual([Number(ledger.n), Number(ledger.applied), Number(ledger.failed)], [CHUNKS, ROWS - file.bad.size, file.bad.size]);
+  await assertRunOutputs(sb, f, { file: file.name, content: file.content, bad: file.bad, rows: ROWS, chunks: CHUNKS, applied: /^user \S+ \(id \d+\) created$/ });
 }
-
-/**
- * A loopback TCP proxy between the worker and MariaDB that can cut every connection, refuse new
- * ones for a while, or let one COMMIT through to the server and lose its answer on the way back.
- */
-class FaultyProxy {
-  private readonly server = net.createServer((client) => this.accept(client));
-  private readonly sockets = new Set<net.Socket>();
-  private refuseUntil = 0;
-  private loseNextCommitAnswer = false;
-  private afterLostCommitRefuseMs = 0;
-  connections = 0;
-  refused = 0;
-  lostCommitAnswers = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  /** Destroys every proxied connection; new ones are refused for `refuseMs`. */
-  cut(refuseMs: number): number {
-    this.refuseUntil = Date.now() + refuseMs;
-    const n = this.sockets.size;
-    for (const s of this.sockets) s.destroy();
-    return n;
-  }
-
-  /** The next COMMIT reaches the server, but its connection is lost before the answer comes back. */
-  loseNextCommit(thenRefuseMs: number): void {
-    this.loseNextCommitAnswer = true;
-    this.afterLostCommitRefuseMs = thenRefuseMs;
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server.close(r));
-  }
-
-  private accept(client: net.Socket): void {
-    if (Date.now() < this.refuseUntil) {
-      this.refused++;
-      client.destroy();
-      return;
-    }
-    this.connections++;
-    const upstream = net.connect(this.target.port, this.target.host);
-    for (const s of [client, upstream]) {
-      this.sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => {
-        this.sockets.delete(s);
-        client.destroy();
-        // Whatever the client sent last still reaches the server before the server side closes.
-        setTimeout(() => upstream.destroy(), 200);
-      });
-    }
-    upstream.on('data', (d) => { if (!client.destroyed) client.write(d); });
-    client.on('data', (d: Buffer) => {
-      if (upstream.destroyed) return;
-      upstream.write(d);
-      if (this.loseNextCommitAnswer && d.includes(COMMIT_PACKET)) {
-        this.loseNextCommitAnswer = false;
-        this.lostCommitAnswers++;
-        this.refuseUntil = Date.now() + this.afterLostCommitRefuseMs;
-        client.destroy();
-      }
-    });
-  }
-}
-
-/** A COM_QUERY "COMMIT" packet: length 7, sequence 0, command 0x03. */
-const COMMIT_PACKET = Buffer.concat([Buffer.from([7, 0, 0, 0, 3]), Buffer.from('COMMIT')]);
 
 describe('exactly once on a 20,000-row users file', () => {
   let sb: Sandbox;
@@ -223,65 +116,19 @@ describe('exactly once on a 20,000-row users file', () => {
     assert.equal(r.json.status, 'started');
     return r.json.workflowId;
   };
-  const chunksDone = async (file: BigFile): Promise<number> => {
-    const [[r]] = await sb.db.query<RowDataPacket[]>(
-      'SELECT COUNT(*) AS n FROM msync_chunks c JOIN msync_runs r USING (runkey) WHERE r.file = ?', [file.name]);
-    return Number(r.n);
-  };
-  const usersPresent = async (file: BigFile): Promise<number> => {
-    const [[r]] = await sb.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM mdl_user WHERE username LIKE ?', [`${file.prefix}%`]);
-    return Number(r.n);
-  };
-  /** Rows modified by an open transaction of the worker in the test database (0 when none). */
-  const openWrites = async (): Promise<number> => {
-    const [rows] = await sb.db.query<RowDataPacket[]>(
-      `SELECT MAX(t.trx_rows_modified) AS n FROM information_schema.INNODB_TRX t
-         JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE p.DB = ?`, [sb.dbName]);
-    return Number(rows[0].n ?? 0);
-  };
-  /** applyChunk attempts beyond the first, from the file workflow's history. */
-  const chunkRetries = async (workflowId: string, file: BigFile): Promise<number> => {
-    const history = await sb.temporal.client.workflow.getHandle(`${workflowId}/${file.name}`).fetchHistory();
-    const scheduled = new Map<string, string>();
-    let retries = 0;
-    for (const e of history.events ?? []) {
-      const s = e.activityTaskScheduledEventAttributes;
-      if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '');
-      const started = e.activityTaskStartedEventAttributes;
-      // History keeps one started event per activity, with the number of its last attempt.
-      if (started && scheduled.get(String(started.scheduledEventId)) === 'applyChunk') retries += (started.attempt ?? 1) - 1;
-    }
-    return retries;
-  };
-
   it('keeps exact totals, report and tryback when the worker is killed mid-run', async (t) => {
     const file = bigUsersFile('eoa');
     await putFile(file);
-    let worker: WorkerProcess = await sb.startWorker();
-    try {
-      const workflowId = await startRun(file);
-      await waitFor('some chunks to be applied', async () => (await chunksDone(file)) >= Math.ceil(CHUNKS / 10), 60_000, 10);
-      // Kill while a chunk's transaction is open with writes in it: MariaDB must roll them back.
-      // (InnoDB refreshes INNODB_TRX only when it was not read for 100 ms: poll more slowly.)
-      const open = await waitFor('a chunk transaction with writes', openWrites, 30_000, 120);
-      await worker.kill();
-      await new Promise((r) => setTimeout(r, 300)); // the server notices the lost connections
-      const atKill = { chunks: await chunksDone(file), users: await usersPresent(file) };
-      assert.ok(open > 0);
-      assert.ok(atKill.chunks >= Math.ceil(CHUNKS / 10) && atKill.chunks < CHUNKS - 3, `the kill landed mid-way (${atKill.chunks}/${CHUNKS} chunks)`);
-      assert.ok(atKill.users > 0 && atKill.users < file.good.length, `users at the kill: ${atKill.users}`);
-      // Nothing moves while no worker runs.
-      await new Promise((r) => setTimeout(r, 500));
-      assert.equal(await chunksDone(file), atKill.chunks);
-
-      worker = await sb.startWorker();
-      const t0 = Date.now();
-      const summary = await sb.temporal.client.workflow.getHandle<() => Promise<ToolRunSummary>>(workflowId).result();
-      t.diagnostic(`killed with ${open} uncommitted row writes, ${atKill.chunks}/${CHUNKS} chunks committed; finished ${Date.now() - t0} ms after the restart`);
-      await assertExactlyOnce(sb, file, summary);
-    } finally {
-      await worker.stop();
-    }
+    const { summary, diagnostic } = await killWorkerMidRun(sb, {
+      file: file.name, chunks: CHUNKS, start: () => startRun(file),
+      written: async () => {
+        const [[r]] = await sb.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM mdl_user WHERE username LIKE ?', [`${file.prefix}%`]);
+        return Number(r.n);
+      },
+      total: file.good.length,
+    });
+    t.diagnostic(diagnostic);
+    await assertExactlyOnce(sb, file, summary);
   });
 
   it('keeps exact totals, report and tryback when the database connections are cut mid-run', async (t) => {
@@ -296,19 +143,19 @@ describe('exactly once on a 20,000-row users file', () => {
       const workflowId = await startRun(file);
       // 1. A COMMIT that reaches the server whose answer is lost; the database is then unreachable
       //    for a second, so the retry finds the chunk through its ledger row.
-      await waitFor('some chunks to be applied', async () => (await chunksDone(file)) >= Math.ceil(CHUNKS / 10), 60_000, 10);
+      await waitFor('some chunks to be applied', async () => (await chunksDone(sb, file.name)) >= Math.ceil(CHUNKS / 10), 60_000, 10);
       proxy.loseNextCommit(1000);
       await waitFor('a lost commit answer', () => proxy.lostCommitAnswers === 1, 30_000, 5);
       // 2. Every connection cut while a chunk's transaction holds writes, none accepted for two seconds.
-      await waitFor('more chunks to be applied', async () => (await chunksDone(file)) >= Math.ceil(CHUNKS * 0.35), 60_000, 10);
-      const open = await waitFor('a chunk transaction with writes', openWrites, 30_000, 120);
+      await waitFor('more chunks to be applied', async () => (await chunksDone(sb, file.name)) >= Math.ceil(CHUNKS * 0.35), 60_000, 10);
+      const open = await waitFor('a chunk transaction with writes', () => openWrites(sb), 30_000, 120);
       const cutSockets = proxy.cut(2000);
-      const atCut = await chunksDone(file);
+      const atCut = await chunksDone(sb, file.name);
       assert.ok(open > 0 && atCut < CHUNKS - 3, `the cut landed mid-way (${atCut}/${CHUNKS} chunks)`);
       assert.ok(cutSockets > 0, 'there were connections to cut');
 
       const summary = await sb.temporal.client.workflow.getHandle<() => Promise<ToolRunSummary>>(workflowId).result();
-      const retries = await chunkRetries(workflowId, file);
+      const retries = await chunkRetries(sb, workflowId, file.name);
       t.diagnostic(`lost commit answers: ${proxy.lostCommitAnswers}; cut ${cutSockets} sockets (${open} uncommitted row writes) at ${atCut}/${CHUNKS} chunks; applyChunk retries: ${retries}; connections: ${proxy.connections}, refused: ${proxy.refused}`);
       await assertExactlyOnce(sb, file, summary);
       assert.ok(retries >= 2, 'the faults made chunks retry');

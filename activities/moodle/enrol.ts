@@ -47,26 +47,36 @@ export async function assignRole(conn: PoolConnection, db: MoodleDb, roleid: num
   return true;
 }
 
+export interface EnrolmentChange { action: 'insert' | 'update' | 'none'; timestart: number; timeend: number }
+
+/** What enrol_user does to a user enrolment: create it, change its dates, or nothing. An undefined date keeps the enrolment's own (new: now, no end). */
+export function enrolmentChange(have: { timestart: number; timeend: number } | undefined, start: number | undefined, end: number | undefined, now: number): EnrolmentChange {
+  const timestart = start ?? (have ? have.timestart : now);
+  const timeend = end ?? (have ? have.timeend : 0);
+  if (!have) return { action: 'insert', timestart, timeend };
+  return { action: have.timestart !== timestart || have.timeend !== timeend ? 'update' : 'none', timestart, timeend };
+}
+
+/** enrol_user's outcome as a word: a role added to an unchanged enrolment counts as updated. */
+export const enrolResult = (action: EnrolmentChange['action'], roleAssigned: boolean): 'enrolled' | 'updated' | 'unchanged' =>
+  action === 'insert' ? 'enrolled' : action === 'update' || roleAssigned ? 'updated' : 'unchanged';
+
 /**
  * enrol_plugin::enrol_user: the user enrolment (created, or its dates updated), then the role
- * assignment in the course context. An undefined date keeps the enrolment's own (new: now, no end).
+ * assignment in the course context.
  */
 export async function enrolUser(conn: PoolConnection, db: MoodleDb, enrolid: number, course: CourseRef, userid: number, roleid: number | undefined, start: number | undefined, end: number | undefined, now: number, sessionTimeout: number): Promise<'enrolled' | 'updated' | 'unchanged'> {
   const [have] = await conn.query<RowDataPacket[]>(`SELECT id, timestart, timeend FROM ${db.t('user_enrolments')} WHERE enrolid = ? AND userid = ?`, [enrolid, userid]);
-  let result: 'enrolled' | 'updated' | 'unchanged' = 'unchanged';
-  const timestart = start ?? (have.length ? Number(have[0].timestart) : now);
-  const timeend = end ?? (have.length ? Number(have[0].timeend) : 0);
-  if (!have.length) {
+  const change = enrolmentChange(have.length ? { timestart: Number(have[0].timestart), timeend: Number(have[0].timeend) } : undefined, start, end, now);
+  if (change.action === 'insert') {
     await conn.query(`INSERT INTO ${db.t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES (0, ?, ?, ?, ?, ?, ?, ?)`,
-      [enrolid, userid, timestart, timeend, ACTING_USER, now, now]);
-    result = 'enrolled';
-  } else if (Number(have[0].timestart) !== timestart || Number(have[0].timeend) !== timeend) {
-    await conn.query(`UPDATE ${db.t('user_enrolments')} SET timestart = ?, timeend = ?, modifierid = ?, timemodified = ? WHERE id = ?`, [timestart, timeend, ACTING_USER, now, have[0].id]);
-    result = 'updated';
+      [enrolid, userid, change.timestart, change.timeend, ACTING_USER, now, now]);
+  } else if (change.action === 'update') {
+    await conn.query(`UPDATE ${db.t('user_enrolments')} SET timestart = ?, timeend = ?, modifierid = ?, timemodified = ? WHERE id = ?`, [change.timestart, change.timeend, ACTING_USER, now, have[0].id]);
   }
   const assigned = roleid ? await assignRole(conn, db, roleid, course.contextid, userid, now, sessionTimeout) : false;
-  if (result !== 'unchanged' && !assigned) await touchCacheFlags(conn, db, 'accesslib/dirtyusers', [String(userid)], now, now + sessionTimeout);
-  return assigned && result === 'unchanged' ? 'updated' : result;
+  if (change.action !== 'none' && !assigned) await touchCacheFlags(conn, db, 'accesslib/dirtyusers', [String(userid)], now, now + sessionTimeout);
+  return enrolResult(change.action, assigned);
 }
 
 export async function hasRoleInContext(conn: PoolConnection, db: MoodleDb, contextid: number, userid: number): Promise<boolean> {

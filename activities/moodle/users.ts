@@ -104,8 +104,43 @@ export async function setPreferences(conn: PoolConnection, db: MoodleDb, prefs: 
     [prefs.map((p) => [p.userid, p.name, p.value])]);
 }
 
+interface FlagTouch { flagtype: string; names: string[]; now: number; expiry: number }
+/** Connections whose cache flag writes wait for the end of the batch (one write for many rows). */
+const deferredFlags = new WeakMap<PoolConnection, FlagTouch[]>();
+
+/**
+ * Runs `work` with the connection's cache flag writes collected, then writes them at once. Flags
+ * of rows rolled back inside are dropped with `rollbackFlags(conn, mark)`, mark from `flagsMark`.
+ */
+export async function withDeferredCacheFlags<T>(conn: PoolConnection, db: MoodleDb, work: () => Promise<T>): Promise<T> {
+  if (deferredFlags.has(conn)) return work();
+  const touches: FlagTouch[] = [];
+  deferredFlags.set(conn, touches);
+  try {
+    const result = await work();
+    deferredFlags.delete(conn);
+    const groups = new Map<string, FlagTouch>();
+    for (const t of touches) {
+      const key = `${t.flagtype}\u0000${t.now}\u0000${t.expiry}`;
+      const g = groups.get(key);
+      if (g) g.names.push(...t.names); else groups.set(key, { ...t, names: [...t.names] });
+    }
+    for (const g of groups.values()) await touchCacheFlags(conn, db, g.flagtype, g.names, g.now, g.expiry);
+    return result;
+  } finally {
+    deferredFlags.delete(conn);
+  }
+}
+export const flagsMark = (conn: PoolConnection): number => deferredFlags.get(conn)?.length ?? 0;
+export function rollbackFlags(conn: PoolConnection, mark: number): void {
+  const touches = deferredFlags.get(conn);
+  if (touches) touches.length = mark;
+}
+
 /** One cache_flags row per flagtype and name: inserted if absent, otherwise refreshed in place. */
 export async function touchCacheFlags(conn: PoolConnection, db: MoodleDb, flagtype: string, names: string[], now: number, expiry: number): Promise<void> {
+  const deferred = deferredFlags.get(conn);
+  if (deferred) { deferred.push({ flagtype, names, now, expiry }); return; }
   const unique = [...new Set(names)];
   if (!unique.length) return;
   const [rows] = await conn.query<RowDataPacket[]>(`SELECT name FROM ${db.t('cache_flags')} WHERE flagtype = ? AND name IN (?)`, [flagtype, unique]);

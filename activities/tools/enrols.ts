@@ -1,13 +1,14 @@
-import type { RowDataPacket } from 'mysql2/promise';
 import type { ChunkContext, DataRow, HeaderSpec, RowOutcome, Tool } from './types';
 import {
-  addGroupMember, assignRole, enableEnrolInstance, enrolUser, findCourse, findEnrolInstances, findGroup, findOrCreateGroup,
-  findRole, hasRoleInContext, removeGroupMemberships, setUserEnrolmentStatus, unassignRoles, unenrolUser,
+  addGroupMember, assignRole, enableEnrolInstance, enrolUser, findGroup, findOrCreateGroup,
+  hasRoleInContext, removeGroupMemberships, setUserEnrolmentStatus, unassignRoles, unenrolUser,
   type CourseRef, type EnrolInstance,
 } from '../moodle/enrol';
-import { readUserSiteConfig } from '../moodle/users';
+import { flagsMark, readUserSiteConfig, rollbackFlags, withDeferredCacheFlags } from '../moodle/users';
 import { parseMoodleTime } from '../moodle/time';
 import { timeZone } from './userEnrolments';
+import { EnrolLookups } from './enrolsLookups';
+import { addEnrolments } from './enrolsBatch';
 
 /**
  * The enrolments tool (reference 5.3 under the spec's decisions 9-12): one row enrols, unenrols,
@@ -30,16 +31,14 @@ const header: HeaderSpec = {
 /** A row fault: the row's writes are rolled back and it goes to the tryback. */
 class RowError extends Error {}
 
-const USER_FIELDS: Record<string, string> = { id: 'id', idnumber: 'idnumber', username: 'username', email: 'email' };
-
-async function findUser(ctx: ChunkContext, field: string, value: string, mnethostid: number): Promise<{ id: number; username: string }> {
-  const column = USER_FIELDS[field] ?? 'idnumber';
+/** The row's user, as the chunk's lookups found it. */
+function resolveUser(lk: EnrolLookups, value: string): { id: number; username: string } {
+  const column = lk.userColumn;
   if (column === 'id' && !/^\d+$/.test(value)) throw new RowError(`uid: "${value}" is not a user id`);
-  const [rows] = await ctx.conn.query<RowDataPacket[]>(
-    `SELECT id, username FROM ${ctx.db.t('user')} WHERE \`${column}\` = ? AND deleted = 0 AND mnethostid = ? ORDER BY id LIMIT 2`, [value, mnethostid]);
-  if (!rows.length) throw new RowError(`uid: no user with ${column} "${value}"`);
-  if (rows.length > 1) throw new RowError(`uid: more than one user has ${column} "${value}"`);
-  return { id: Number(rows[0].id), username: String(rows[0].username) };
+  const user = lk.user(value);
+  if (user === 'none') throw new RowError(`uid: no user with ${column} "${value}"`);
+  if (user === 'many') throw new RowError(`uid: more than one user has ${column} "${value}"`);
+  return user;
 }
 
 function parseTime(ctx: ChunkContext, tz: string, column: string, raw: string | undefined): number | undefined {
@@ -50,7 +49,7 @@ function parseTime(ctx: ChunkContext, tz: string, column: string, raw: string | 
   return t.value;
 }
 
-interface RowPlan {
+export interface RowPlan {
   cmd: Command;
   /** undefined: the file has no enrol column (role assignment only). */
   plugin?: string;
@@ -64,7 +63,7 @@ interface RowPlan {
   groups: { col: string; name: string }[];
 }
 
-async function plan(ctx: ChunkContext, values: Record<string, string>, mnethostid: number): Promise<RowPlan> {
+function plan(ctx: ChunkContext, lk: EnrolLookups, tz: string, values: Record<string, string>): RowPlan {
   const has = (c: string) => ctx.header.includes(c);
   const v = (c: string) => (values[c] ?? '').trim();
   let cmd: string = has('cmd') ? v('cmd').toLowerCase() : (ctx.settings.enrols_defaultcmd || 'add');
@@ -76,22 +75,19 @@ async function plan(ctx: ChunkContext, values: Record<string, string>, mnethosti
   if (gcmd && !(GROUP_COMMANDS as readonly string[]).includes(gcmd)) throw new RowError(`gcmd: "${v('gcmd')}" is not a group command; use ${GROUP_COMMANDS.join(', ')}`);
 
   const uid = v('uid');
-  const userField = ctx.settings.enrols_useridentifier || 'idnumber';
-  if (!uid) throw new RowError(`uid: empty (users are found by ${userField})`);
-  const user = await findUser(ctx, userField, uid, mnethostid);
+  if (!uid) throw new RowError(`uid: empty (users are found by ${lk.userColumn})`);
+  const user = resolveUser(lk, uid);
 
   const cid = v('cid');
-  const courseField = ctx.settings.enrols_courseidentifier || 'shortname';
-  if (!cid) throw new RowError(`cid: empty (courses are found by ${courseField})`);
-  const course = await findCourse(ctx.conn, ctx.db, courseField, cid);
-  if (!course) throw new RowError(`cid: no course with ${courseField} "${cid}"`);
+  if (!cid) throw new RowError(`cid: empty (courses are found by ${lk.courseColumn})`);
+  const course = lk.course(cid);
+  if (!course) throw new RowError(`cid: no course with ${lk.courseColumn} "${cid}"`);
 
   const roleName = v('rolename');
-  const roleid = roleName ? await findRole(ctx.conn, ctx.db, roleName) : undefined;
+  const roleid = roleName ? lk.role(roleName) : undefined;
   if (roleName && roleid === undefined) throw new RowError(`rolename: no role "${roleName}"`);
   if (!roleName && (cmd === 'add' || cmd === 'shift')) throw new RowError(`rolename: empty; ${cmd} needs a role`);
 
-  const tz = await timeZone(ctx);
   const start = parseTime(ctx, tz, 'starttime', values.starttime);
   const end = parseTime(ctx, tz, 'endtime', values.endtime);
   if (start !== undefined && end !== undefined && end !== 0 && end < start) throw new RowError(`endtime: "${v('endtime')}" is before starttime "${v('starttime')}"`);
@@ -103,12 +99,13 @@ async function plan(ctx: ChunkContext, values: Record<string, string>, mnethosti
 }
 
 /** The instance `add`/`shift` enrol with: the first enabled one, else (enrols_enableenrolondisabled) the first, enabled now. */
-async function instanceToEnrol(ctx: ChunkContext, p: RowPlan, plugin: string, sessionTimeout: number, notes: string[]): Promise<EnrolInstance> {
-  const all = await findEnrolInstances(ctx.conn, ctx.db, p.course.id, plugin);
+async function instanceToEnrol(ctx: ChunkContext, lk: EnrolLookups, p: RowPlan, plugin: string, sessionTimeout: number, notes: string[]): Promise<EnrolInstance> {
+  const all = lk.instancesOf(p.course.id, plugin);
   const enabled = all.find((i) => i.status === 0);
   if (enabled) return enabled;
   if (all.length && ctx.settings.enrols_enableenrolondisabled === '1') {
     await enableEnrolInstance(ctx.conn, ctx.db, all[0].id, p.course, ctx.now, sessionTimeout);
+    lk.markEnabled(p.course.id, all[0].id);
     notes.push(`enabled the disabled "${plugin}" enrolment of ${p.course.shortname}`);
     return { ...all[0], status: 0 };
   }
@@ -116,7 +113,11 @@ async function instanceToEnrol(ctx: ChunkContext, p: RowPlan, plugin: string, se
     + (all.length ? ' (enrols_enableenrolondisabled is off)' : ''));
 }
 
-async function applyCommand(ctx: ChunkContext, p: RowPlan, sessionTimeout: number): Promise<string[]> {
+/** The report's words for an enrol_user outcome. */
+export const enrolNote = (result: 'enrolled' | 'updated' | 'unchanged', p: RowPlan): string =>
+  `${result === 'unchanged' ? 'already enrolled' : result} in ${p.course.shortname} (${p.plugin}, ${p.roleName})`;
+
+async function applyCommand(ctx: ChunkContext, lk: EnrolLookups, p: RowPlan, sessionTimeout: number): Promise<string[]> {
   const notes: string[] = [];
   const where = p.course.shortname;
   switch (p.cmd) {
@@ -127,9 +128,8 @@ async function applyCommand(ctx: ChunkContext, p: RowPlan, sessionTimeout: numbe
         notes.push(`${n} other role${n === 1 ? '' : 's'} removed in ${where}`);
       }
       if (p.plugin !== undefined) {
-        const instance = await instanceToEnrol(ctx, p, p.plugin, sessionTimeout, notes);
-        const r = await enrolUser(ctx.conn, ctx.db, instance.id, p.course, p.user.id, p.roleid, p.start, p.end, ctx.now, sessionTimeout);
-        notes.push(`${r === 'unchanged' ? 'already enrolled' : r} in ${where} (${p.plugin}, ${p.roleName})`);
+        const instance = await instanceToEnrol(ctx, lk, p, p.plugin, sessionTimeout, notes);
+        notes.push(enrolNote(await enrolUser(ctx.conn, ctx.db, instance.id, p.course, p.user.id, p.roleid, p.start, p.end, ctx.now, sessionTimeout), p));
       } else {
         const assigned = await assignRole(ctx.conn, ctx.db, p.roleid!, p.course.contextid, p.user.id, ctx.now, sessionTimeout);
         notes.push(`${assigned ? 'role' : 'already has role'} ${p.roleName} in ${where}`);
@@ -138,7 +138,7 @@ async function applyCommand(ctx: ChunkContext, p: RowPlan, sessionTimeout: numbe
     }
     case 'del': {
       if (p.plugin !== undefined) {
-        const instances = await findEnrolInstances(ctx.conn, ctx.db, p.course.id, p.plugin);
+        const instances = lk.instancesOf(p.course.id, p.plugin);
         if (!instances.length) throw new RowError(`enrol: course ${where} has no "${p.plugin}" enrolment instance`);
         let done = false;
         for (const instance of instances) done = (await unenrolUser(ctx.conn, ctx.db, instance, p.course, p.user.id, ctx.now, sessionTimeout)) || done;
@@ -154,7 +154,7 @@ async function applyCommand(ctx: ChunkContext, p: RowPlan, sessionTimeout: numbe
     }
     case 'enable':
     case 'disable': {
-      const instances = await findEnrolInstances(ctx.conn, ctx.db, p.course.id, p.plugin);
+      const instances = lk.instancesOf(p.course.id, p.plugin);
       const status = p.cmd === 'enable' ? 0 : 1;
       const r = await setUserEnrolmentStatus(ctx.conn, ctx.db, instances.map((i) => i.id), p.user.id, status, p.start, p.end, ctx.now, sessionTimeout);
       const how = p.plugin !== undefined ? ` (${p.plugin})` : '';
@@ -210,22 +210,58 @@ async function applyGroups(ctx: ChunkContext, p: RowPlan): Promise<string[]> {
   return notes;
 }
 
+const rowMessage = (p: RowPlan, row: DataRow, notes: string[]) =>
+  `${p.cmd} user ${p.user.username} (${(row.values.uid ?? '').trim()}): ${notes.join('; ')}`;
+
+/**
+ * A chunk: every row planned against one set of chunk-wide lookups; plain adds whose user and
+ * course no other row of the chunk touches are written together (addEnrolments), every other row
+ * on its own, in file order, under a savepoint. Cache flags are written once at the end.
+ */
 async function applySync(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]> {
   const site = await readUserSiteConfig(ctx.conn, ctx.db);
-  const out: RowOutcome[] = [];
-  for (const row of rows) {
-    await ctx.conn.query('SAVEPOINT msync_enrols_row');
-    try {
-      const p = await plan(ctx, row.values, site.mnethostid);
-      const notes = [...(await applyCommand(ctx, p, site.sessionTimeout)), ...(await applyGroups(ctx, p))];
-      out.push({ status: 'applied', message: `${p.cmd} user ${p.user.username} (${ctx.header.includes('uid') ? (row.values.uid ?? '').trim() : ''}): ${notes.join('; ')}` });
-    } catch (e) {
-      if (!(e instanceof RowError)) throw e;
-      await ctx.conn.query('ROLLBACK TO SAVEPOINT msync_enrols_row');
-      out.push({ status: 'failed', message: e.message });
+  const tz = await timeZone(ctx);
+  return withDeferredCacheFlags(ctx.conn, ctx.db, async () => {
+    const lk = await EnrolLookups.load(ctx, rows, site.mnethostid);
+    const out: RowOutcome[] = new Array(rows.length);
+    const plans: (RowPlan | undefined)[] = rows.map((row, i) => {
+      try {
+        return plan(ctx, lk, tz, row.values);
+      } catch (e) {
+        if (!(e instanceof RowError)) throw e;
+        out[i] = { status: 'failed', message: e.message };
+        return undefined;
+      }
+    });
+    const pairs = new Map<string, number>();
+    const pairOf = (p: RowPlan) => `${p.user.id}:${p.course.id}`;
+    for (const p of plans) if (p) pairs.set(pairOf(p), (pairs.get(pairOf(p)) ?? 0) + 1);
+    const batched = plans.map((p) => {
+      if (!p || p.cmd !== 'add' || p.plugin === undefined || p.gcmd || pairs.get(pairOf(p)) !== 1) return undefined;
+      return lk.instancesOf(p.course.id, p.plugin).find((i) => i.status === 0);
+    });
+    const batch = plans.flatMap((p, i) => (p && batched[i] ? [{ i, p, instance: batched[i]! }] : []));
+    const results = await addEnrolments(ctx, batch, site.sessionTimeout);
+    batch.forEach(({ i, p }, k) => { out[i] = { status: 'applied', message: rowMessage(p, rows[i], [enrolNote(results[k], p)]) }; });
+    for (let i = 0; i < rows.length; i++) {
+      const p = plans[i];
+      if (!p || batched[i]) continue;
+      await ctx.conn.query('SAVEPOINT msync_enrols_row');
+      const flags = flagsMark(ctx.conn);
+      const instances = lk.snapshot();
+      try {
+        const notes = [...(await applyCommand(ctx, lk, p, site.sessionTimeout)), ...(await applyGroups(ctx, p))];
+        out[i] = { status: 'applied', message: rowMessage(p, rows[i], notes) };
+      } catch (e) {
+        if (!(e instanceof RowError)) throw e;
+        await ctx.conn.query('ROLLBACK TO SAVEPOINT msync_enrols_row');
+        rollbackFlags(ctx.conn, flags);
+        lk.restore(instances);
+        out[i] = { status: 'failed', message: e.message };
+      }
     }
-  }
-  return out;
+    return out;
+  });
 }
 
 export const enrolsTool: Tool = {
