@@ -14,6 +14,7 @@ export function openActivityDeps(env: SyncEnv): ActivityDeps & { close(): Promis
     store: new FileStore(env.store),
     mailer,
     dropFolder: syncDropFolder(env),
+    moodledata: env.moodledata,
     async close() {
       mailer.close();
       await db.close();

@@ -14,6 +14,8 @@ export interface ActivityDeps {
   mailer: Mailer;
   /** <moodledata>/sync, where remote systems drop files. */
   dropFolder: string;
+  /** Moodle's data directory (filedir/ for user pictures). */
+  moodledata: string;
   temporal?: { client: Client; taskQueue: string };
 }
 

@@ -7,6 +7,7 @@ import { loadSettingsMap } from '../settings/store';
 import { findOperation } from '../tools';
 import type { ChunkContext, DataRow, RowOutcome, ToolOperation } from '../tools/types';
 import { readRecords } from './records';
+import { readZipChunk, type ReadUnit } from './zipInput';
 import { csvFormat } from './prepare';
 import { readRun, type LedgerOutcome, type RunRow } from './ledger';
 import type { ChunkCounts } from '../../workflows/shared';
@@ -17,6 +18,8 @@ export interface ApplyDeps {
   db: MoodleDb;
   store: FileStore;
   mailer?: Mailer;
+  /** Moodle's data directory, for tools that write files (user pictures). */
+  moodledata: string;
 }
 
 /** A readable reason for a database error on one row (never the whole SQL). */
@@ -28,12 +31,13 @@ export function describeRowError(e: unknown): string {
   return err.sqlMessage ?? err.message ?? String(e);
 }
 
-/** Reads the rows of chunk `chunkNo` from the run's snapshot. */
-async function readChunk(store: FileStore, run: RunRow, chunkNo: number, settings: Record<string, string>) {
+/** Reads the rows of chunk `chunkNo` (CSV records or archive entries) from the run's snapshot. */
+async function readChunk(store: FileStore, run: RunRow, chunkNo: number, settings: Record<string, string>): Promise<ReadUnit[]> {
   const plan = run.plan.chunks[chunkNo];
   if (!plan) throw new Error(`run ${run.runkey} has no chunk ${chunkNo}`);
-  const rows: { row: DataRow; start: number; end: number; error?: string }[] = [];
+  const rows: ReadUnit[] = [];
   const abs = await store.requireFile(run.snapshot!);
+  if (findOperation(run.tool, run.op).input === 'zip') return readZipChunk(abs, plan);
   const header = run.plan.header;
   for await (const rec of readRecords(abs, csvFormat(settings), { offset: plan.offset, line: plan.line })) {
     if (rec.comment) continue;
@@ -92,7 +96,7 @@ async function runChunk(deps: ApplyDeps, conn: PoolConnection, run: RunRow, chun
   const operation = findOperation(run.tool, run.op);
   const read = await readChunk(deps.store, run, chunkNo, settings);
   const ctx: ChunkContext = {
-    conn, db: deps.db, settings, now: Math.floor(Date.now() / 1000), simulate: run.simulate, header: run.plan.header, afterCommit,
+    conn, db: deps.db, settings, now: Math.floor(Date.now() / 1000), simulate: run.simulate, header: run.plan.header, moodledata: deps.moodledata, afterCommit,
     sendMail: (to, subject, text) => afterCommit(async () => {
       if (!deps.mailer) return;
       sender ??= siteIdentity(deps.db).then((site) => site.from);
@@ -104,9 +108,12 @@ async function runChunk(deps: ApplyDeps, conn: PoolConnection, run: RunRow, chun
   const byRow = new Map(good.map((r, i) => [r, outcomes[i]]));
   return read.map((r) => {
     const o = r.error ? { status: 'failed' as const, message: r.error } : byRow.get(r)!;
-    return [r.row.line, r.start, r.end, o.status, o.message];
+    return withLabel([r.row.line, r.start, r.end, o.status, o.message], r.label);
   });
 }
+
+/** An archive entry's outcome carries its name for the report; a CSV row's stays as it was. */
+const withLabel = (o: LedgerOutcome, label?: string): LedgerOutcome => (label === undefined ? o : [o[0], o[1], o[2], o[3], o[4], label]);
 
 const countOutcomes = (outcomes: LedgerOutcome[]): ChunkCounts => ({
   applied: outcomes.filter((o) => o[3] === 'applied').length,
@@ -188,7 +195,7 @@ export async function simulateRun(deps: ApplyDeps, runKey: string): Promise<Chun
 export async function recordFailedChunk(deps: ApplyDeps, runKey: string, chunkNo: number, reason: string): Promise<ChunkCounts> {
   const run = (await readRun(deps.db, runKey))!;
   const read = await readChunk(deps.store, run, chunkNo, await loadSettingsMap(deps.db));
-  const outcomes: LedgerOutcome[] = read.map((r) => [r.row.line, r.start, r.end, 'failed', `not applied: ${reason}`]);
+  const outcomes: LedgerOutcome[] = read.map((r) => withLabel([r.row.line, r.start, r.end, 'failed', `not applied: ${reason}`], r.label));
   await deps.db.pool.query(`INSERT IGNORE INTO ${deps.db.own('chunks')} (runkey, chunkno, applied, failed, skipped, outcomes) VALUES (?, ?, 0, ?, 0, ?)`,
     [runKey, chunkNo, outcomes.length, JSON.stringify(outcomes)]);
   // A last attempt whose commit went through after all keeps its row: report what the ledger holds.

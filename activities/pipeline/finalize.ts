@@ -26,6 +26,8 @@ async function* ledgerOutcomes(db: MoodleDb, runKey: string): AsyncGenerator<Led
   }
 }
 
+const isArchive = (run: RunRow) => findOperation(run.tool, run.op).input === 'zip';
+
 /** One report line per row: a line break inside a message (a quoted value, say) is shown as \r or \n. */
 const oneLine = (s: string) => s.replace(/\r/g, '\\r').replace(/\n/g, '\\n');
 
@@ -39,8 +41,11 @@ async function* reportLines(db: MoodleDb, run: RunRow, totals: { applied: number
   if (run.refusal) {
     yield `FILE REFUSED, nothing was written: ${oneLine(run.refusal)}\n`;
   } else {
-    for await (const [line, , , status, message] of ledgerOutcomes(db, run.runkey)) yield `line ${line}: ${status}: ${oneLine(message)}\n`;
-    yield `\n${run.plan.totalRows} row(s): ${totals.applied} applied, ${totals.failed} failed, ${totals.skipped} skipped\n`;
+    for await (const [line, , , status, message, label] of ledgerOutcomes(db, run.runkey)) {
+      yield `${label === undefined ? `line ${line}` : oneLine(label)}: ${status}: ${oneLine(message)}\n`;
+    }
+    const units = isArchive(run) ? 'file(s) in the archive' : 'row(s)';
+    yield `\n${run.plan.totalRows} ${units}: ${totals.applied} applied, ${totals.failed} failed, ${totals.skipped} skipped\n`;
   }
   yield `\nend of report\n`;
 }
@@ -102,7 +107,8 @@ export async function finalizeFile({ db, store }: FinalizeDeps, runKey: string):
     await store.writeAtomic(run.reportpath, Readable.from(reportLines(db, run, totals)), 'report');
     report = run.reportpath;
   }
-  if (on('filefailed') && run.trybackpath && totals.failed > 0 && snapshotAbs && fs.existsSync(snapshotAbs)) {
+  // An archive has no tryback (see zipInput.ts): its report names every failed entry.
+  if (on('filefailed') && run.trybackpath && totals.failed > 0 && !isArchive(run) && snapshotAbs && fs.existsSync(snapshotAbs)) {
     await store.writeAtomic(run.trybackpath, Readable.from(trybackChunks(db, run, snapshotAbs, csvFormat(settings))), 'tryback');
     tryback = run.trybackpath;
   } else if (run.trybackpath && (await store.stat(run.trybackpath))) {
@@ -113,7 +119,8 @@ export async function finalizeFile({ db, store }: FinalizeDeps, runKey: string):
       await store.importFile(run.archivepath, snapshotAbs, true, 'archive');
       archive = run.archivepath;
     }
-    if (on('filecleanup')) await removeInputIfUnchanged(store, run);
+    const forceCleanup = findOperation(run.tool, run.op).forceCleanupSetting;
+    if (on('filecleanup') || (forceCleanup && on(forceCleanup))) await removeInputIfUnchanged(store, run);
     await db.pool.query(`INSERT IGNORE INTO ${db.own('processed_inputs')} (name, sha256, processedat) VALUES (?, ?, ?)`, [run.file, run.sha256, Date.now()]);
   }
   await removeSnapshot(store, run.snapshot);

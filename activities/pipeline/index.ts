@@ -16,6 +16,8 @@ export interface PipelineActivityDeps {
   db: MoodleDb;
   store: FileStore;
   mailer?: Mailer;
+  /** Moodle's data directory (user pictures write filedir/). */
+  moodledata: string;
   /** The worker's own client: a tool run starts (or joins) the reintegration first. */
   temporal?: { client: Client; taskQueue: string };
 }

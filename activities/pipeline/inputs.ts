@@ -3,6 +3,11 @@ import { SyncError } from '../errors';
 import { FileStore } from '../store';
 import { findOperation } from '../tools';
 import { isOutputName } from './outputs';
+import type { ToolOperation } from '../tools/types';
+
+/** An operation's configured location: its setting's value, or what the operation derives from its settings. */
+export const operationLocation = (operation: ToolOperation, settings: Record<string, string>): string =>
+  operation.location?.(settings) ?? settings[operation.locationSetting] ?? '';
 
 /**
  * The files an operation runs on: `--file`, or its location setting, which may be a comma list
@@ -16,7 +21,7 @@ export async function resolveInputs(store: FileStore, settings: Record<string, s
     if (!st || st.type !== 'file') throw new SyncError('store.not-found', `No such file in the store: "${file}".`);
     return { op: operation.op, files: [FileStore.normalise(file)], location: file };
   }
-  const location = settings[operation.locationSetting];
+  const location = operationLocation(operation, settings);
   const files: string[] = [];
   for (const part of location.split(',').map((p) => p.trim()).filter(Boolean)) {
     if (!part.includes('*')) {

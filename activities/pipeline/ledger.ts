@@ -55,8 +55,8 @@ export interface RunPlan {
   readErrors: number;
 }
 
-/** Per row of a chunk: line, byte range, status, message. */
-export type LedgerOutcome = [line: number, start: number, end: number, status: 'applied' | 'failed' | 'skipped', message: string];
+/** Per row of a chunk: line, byte range, status, message, and how the report names it when not "line N" (an archive entry). */
+export type LedgerOutcome = [line: number, start: number, end: number, status: 'applied' | 'failed' | 'skipped', message: string, label?: string];
 
 export interface RunRow {
   runkey: string;

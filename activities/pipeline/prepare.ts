@@ -11,7 +11,9 @@ import { readRecords, CsvSyntaxError, type CsvFormat } from './records';
 import { checkEncoding } from './encoding';
 import { checkHeader } from './header';
 import { outputNames } from './outputs';
+import { planZip } from './zipInput';
 import { readRun, type ChunkPlan, type RunPlan } from './ledger';
+import type { ToolOperation } from '../tools/types';
 import type { PreparedFile, ProcessFileInput } from '../../workflows/shared';
 
 export const SNAPSHOT_DIR = '.msync-runs';
@@ -28,8 +30,9 @@ export interface PipelineDeps {
 }
 
 /**
- * Checks a whole file before any write (encoding, BOM, separator, header), snapshots it, plans
- * its chunks and reserves its output names. Idempotent: a retry returns what the first did.
+ * Checks a whole file before any write (encoding, BOM, separator, header; for an archive, its
+ * structure and limits), snapshots it, plans its chunks and reserves its output names.
+ * Idempotent: a retry returns what the first did.
  */
 export async function prepareFile({ db, store }: PipelineDeps, input: ProcessFileInput & { runKey: string; startedAt: number }): Promise<PreparedFile> {
   await ensureOwnTables(db);
@@ -38,7 +41,6 @@ export async function prepareFile({ db, store }: PipelineDeps, input: ProcessFil
 
   const operation = findOperation(input.tool, input.op);
   const settings = await loadSettingsMap(db);
-  const format = csvFormat(settings);
   const abs = await store.requireFile(input.file);
   const sha256 = await sha256File(abs);
   const snapshot = snapshotName(input.runKey);
@@ -46,11 +48,29 @@ export async function prepareFile({ db, store }: PipelineDeps, input: ProcessFil
   await store.importFile(snapshot, abs, true, 'snapshot');
   const snapAbs = await store.requireFile(snapshot);
 
-  let refusal = await checkEncoding(snapAbs, format.encoding);
+  const { plan, refusal } = operation.input === 'zip'
+    ? await planZip(snapAbs, operation.chunkSize ?? 1000)
+    : await planCsv(snapAbs, operation, settings, db);
+
+  await withNamedLock(db, 'msync-outputs', 30, async () => {
+    const names = await freeOutputNames(db, store, input.file, input.startedAt);
+    await db.pool.query(
+      `INSERT INTO ${db.own('runs')} (runkey, tool, op, file, sha256, simulate, startedat, status, refusal, plan, reportpath, trybackpath, archivepath, snapshot)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [input.runKey, input.tool, input.op, input.file, sha256, input.simulate ? 1 : 0, input.startedAt, refusal ? 'refused' : 'ready', refusal ?? null,
+        JSON.stringify(plan), names.report, names.tryback, names.archive, snapshot]);
+  });
+  return summarise((await readRun(db, input.runKey))!);
+}
+
+/** A CSV file's checks (encoding, BOM, separator, header) and chunk plan. */
+async function planCsv(abs: string, operation: ToolOperation, settings: Record<string, string>, db: MoodleDb): Promise<{ plan: RunPlan; refusal?: string }> {
+  const format = csvFormat(settings);
+  let refusal = await checkEncoding(abs, format.encoding);
   let plan: RunPlan = { header: [], headerRange: null, chunks: [], totalRows: 0, readErrors: 0 };
   if (!refusal) {
     try {
-      plan = await planChunks(snapAbs, format, operation.header !== null, operation.chunkSize ?? 1000);
+      plan = await planChunks(abs, format, operation.header !== null, operation.chunkSize ?? 1000);
     } catch (e) {
       if (!(e instanceof CsvSyntaxError)) throw e;
       refusal = e.message;
@@ -64,16 +84,7 @@ export async function prepareFile({ db, store }: PipelineDeps, input: ProcessFil
       if (problems.length) refusal = `bad header (line 1): ${problems.join('; ')}`;
     }
   }
-
-  await withNamedLock(db, 'msync-outputs', 30, async () => {
-    const names = await freeOutputNames(db, store, input.file, input.startedAt);
-    await db.pool.query(
-      `INSERT INTO ${db.own('runs')} (runkey, tool, op, file, sha256, simulate, startedat, status, refusal, plan, reportpath, trybackpath, archivepath, snapshot)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [input.runKey, input.tool, input.op, input.file, sha256, input.simulate ? 1 : 0, input.startedAt, refusal ? 'refused' : 'ready', refusal ?? null,
-        JSON.stringify(plan), names.report, names.tryback, names.archive, snapshot]);
-  });
-  return summarise((await readRun(db, input.runKey))!);
+  return { plan, refusal };
 }
 
 function summarise(run: NonNullable<Awaited<ReturnType<typeof readRun>>>): PreparedFile {

@@ -2,9 +2,10 @@ import { SyncError } from '../errors';
 import type { Tool, ToolOperation } from './types';
 import { usersTool } from './users';
 import { enrolsTool } from './enrols';
+import { userPicturesTool } from './userpictures';
 
 /** Every tool, in the order "sync all" runs them (spec decision 19: courses, users, user pictures, cohorts, enrolments, groups). */
-export const tools: Tool[] = [usersTool, enrolsTool];
+export const tools: Tool[] = [usersTool, userPicturesTool, enrolsTool];
 
 export function findTool(name: string): Tool {
   const tool = tools.find((t) => t.name === name);

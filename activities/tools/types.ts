@@ -9,8 +9,17 @@ import type { MoodleDb } from '../moodle/db';
 export interface DataRow {
   /** Line of the row in the input file (1-based, first physical line of the record). */
   line: number;
-  /** Column name -> value, as read (not trimmed). */
+  /** Column name -> value, as read (not trimmed). For an archive: `entry`, the entry's name. */
   values: Record<string, string>;
+  /** For an archive input: the entry's content, read on demand from the run's snapshot. */
+  content?: EntryContent;
+}
+
+/** An archive entry's bytes, read on demand; never more than asked for, whatever the archive claims. */
+export interface EntryContent {
+  /** The size the archive declares (not trusted: reading stops at the limit). */
+  declaredSize: number;
+  read(limit: number): Promise<{ ok: true; data: Buffer } | { ok: false; tooLarge: boolean; reason: string }>;
 }
 
 export type RowStatus = 'applied' | 'failed' | 'skipped';
@@ -30,6 +39,8 @@ export interface ChunkContext {
   now: number;
   simulate: boolean;
   header: string[];
+  /** Moodle's data directory (filedir/ and trashdir/ live there). */
+  moodledata: string;
   /** Work to do once the chunk's transaction has committed (mails); skipped in simulation. */
   afterCommit(task: () => Promise<void>): void;
   /** Mails someone once the chunk has committed (never in simulation). */
@@ -51,12 +62,21 @@ export interface ToolOperation {
   summary: string;
   /** Setting that names the file (a path, a comma list, or a pattern with *). */
   locationSetting: string;
-  /** null: the file has no header; every row is one value in column `value`. */
+  /** The location when the setting does not name it directly (e.g. a prefix: `<prefix>*.zip`). */
+  location?(settings: Record<string, string>): string;
+  /**
+   * What the input is: a CSV command file (default), or a zip archive whose entries (files, in
+   * name order) are the rows, each with its `content`.
+   */
+  input?: 'csv' | 'zip';
+  /** null: the file has no header; every row is one value in column `value`. Unused for archives. */
   header: HeaderSpec | null;
   /** Rows per chunk (one transaction each). */
   chunkSize?: number;
   /** Columns whose values never leave the input (clear passwords): emptied in tryback lines. */
   secretColumns?: readonly string[];
+  /** A setting that, when on, removes the input once processed even while filecleanup is off. */
+  forceCleanupSetting?: string;
   apply(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]>;
 }
 

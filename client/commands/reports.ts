@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { SyncError } from '../../activities/errors';
 import { REPORTS_DIR, type StoreEntry } from '../../activities/store';
 import { findTool } from '../../activities/tools';
-import { readSettings } from '../../activities/settings/store';
+import { loadSettingsMap } from '../../activities/settings/store';
+import { operationLocation } from '../../activities/pipeline/inputs';
 import { parseArgs, expectPositionals } from '../args';
 import { ok, table, formatBytes, isoTime } from '../output';
 import type { Command, CommandContext } from '../context';
@@ -28,8 +29,8 @@ async function showReport(ctx: CommandContext, entry: StoreEntry) {
 /** Report names are <stamp>_report_<input name>: does the input part match one of the tool's configured files? */
 async function toolMatcher(ctx: CommandContext, toolName: string): Promise<(reportPath: string) => boolean> {
   const tool = findTool(toolName);
-  const settings = await readSettings(ctx.db());
-  const patterns = tool.operations.flatMap((o) => String(settings.find((s) => s.key === o.locationSetting)?.value ?? '').split(','))
+  const settings = await loadSettingsMap(ctx.db());
+  const patterns = tool.operations.flatMap((o) => operationLocation(o, settings).split(','))
     .map((p) => path.posix.basename(p.trim()))
     .filter(Boolean)
     .map((p) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`));
