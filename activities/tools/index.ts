@@ -3,9 +3,10 @@ import type { Tool, ToolOperation } from './types';
 import { usersTool } from './users';
 import { enrolsTool } from './enrols';
 import { userPicturesTool } from './userpictures';
+import { cohortsTool } from './cohorts';
 
 /** Every tool, in the order "sync all" runs them (spec decision 19: courses, users, user pictures, cohorts, enrolments, groups). */
-export const tools: Tool[] = [usersTool, userPicturesTool, enrolsTool];
+export const tools: Tool[] = [usersTool, userPicturesTool, cohortsTool, enrolsTool];
 
 export function findTool(name: string): Tool {
   const tool = tools.find((t) => t.name === name);
