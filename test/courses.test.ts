@@ -293,6 +293,22 @@ describe('courses tool: create and update', () => {
     }
   });
 
+  it('update: a format change brings the new format\'s options (values carried over), a weeks course ends with its last week; lookups ignore case as the database does', async () => {
+    const before = await course('TESTCOURSE1');
+    const r = await run('format.csv', 'shortname;fullname;format;startdate\ntestcourse1;Test course for creation 1;weeks;2026-09-07\n');
+    assert.deepEqual(r.rows, { total: 1, applied: 1, failed: 0, skipped: 0 });
+    assert.equal((await query("SELECT id FROM mdl_course WHERE shortname = 'TESTCOURSE1' COLLATE utf8mb4_bin")).length, 0, 'the row found TESTCOURSE1, and renamed it in its case');
+    const after = await one('SELECT * FROM mdl_course WHERE id = ?', [before.id]);
+    const start = parseMoodleTime('2026-09-07', 'Europe/London');
+    assert.ok(start.ok);
+    assert.deepEqual(after, { ...before, shortname: 'testcourse1', format: 'weeks', startdate: start.value, enddate: start.value + 7200 + 4 * WEEK,
+      timemodified: after.timemodified, cacherev: after.cacherev });
+    assert.deepEqual((await query('SELECT format, name, value FROM mdl_course_format_options WHERE courseid = ? ORDER BY id', [before.id])).map((o) => [o.format, o.name, o.value]), [
+      ['topics', 'hiddensections', '1'], ['topics', 'coursedisplay', '0'], ['weeks', 'hiddensections', '1'], ['weeks', 'coursedisplay', '0'], ['weeks', 'automaticenddate', '1'],
+    ]);
+    assert.match(await storeText(sb, r.report), /line 2: applied: course testcourse1 \(id \d+\) updated \(shortname, format, startdate\)\n/);
+  });
+
   it('a new course with explicit columns: dates, no news forum, named sections, teachers enrolled, self on, guest off', async () => {
     const users = await runToolFile(sb, 'users', 'teachers.csv', 'username;firstname;lastname\nteachera;Tea;Cher\n');
     assert.equal(users.rows.applied, 1);

@@ -1,5 +1,6 @@
 import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
+import { sqlKey } from './collation';
 
 /**
  * Course categories as core_course_category::create makes them (moodle-writes.md: create a course
@@ -59,12 +60,12 @@ export class CategoryTree {
   }
 
   withIdnumber(idnumber: string): Category | undefined {
-    return this.sorted((c) => c.idnumber === idnumber)[0];
+    return this.sorted((c) => c.idnumber !== null && sqlKey(c.idnumber) === sqlKey(idnumber))[0];
   }
 
-  /** The child of `parent` (0: top level) with that exact name; the first one when names repeat. */
+  /** The child of `parent` (0: top level) with that name (as the database compares); the first one when names repeat. */
   child(parent: number, name: string): Category | undefined {
-    return this.sorted((c) => c.parent === parent && c.name === name)[0];
+    return this.sorted((c) => c.parent === parent && sqlKey(c.name) === sqlKey(name))[0];
   }
 
   /** The category a course without one goes to (spec decision 7): the lowest id. */

@@ -9,6 +9,7 @@ import {
 import { findEnrolInstances } from '../../moodle/enrol';
 import { fixCourseSortorder } from '../../moodle/sortorder';
 import { readUserSiteConfig } from '../../moodle/users';
+import { sqlKey } from '../../moodle/collation';
 import { COURSE_FIELDS, CREATE_COLUMNS, OPTION_FIELDS, TEACHER_COLUMN, TOPIC_COLUMN } from './fields';
 
 /**
@@ -131,13 +132,13 @@ class CourseIndex {
   constructor(list: ExistingCourse[]) { list.forEach((c) => this.add(c)); }
   add(c: ExistingCourse): void {
     this.maps.id.set(String(c.id), c);
-    this.maps.shortname.set(String(c.row.shortname), c);
-    if (c.row.idnumber) this.maps.idnumber.set(String(c.row.idnumber), c);
+    this.maps.shortname.set(sqlKey(String(c.row.shortname)), c);
+    if (c.row.idnumber) this.maps.idnumber.set(sqlKey(String(c.row.idnumber)), c);
   }
   remove(c: ExistingCourse): void {
     for (const m of Object.values(this.maps)) for (const [k, v] of m) if (v === c) m.delete(k);
   }
-  get(field: Identity, value: string): ExistingCourse | undefined { return this.maps[field].get(value); }
+  get(field: Identity, value: string): ExistingCourse | undefined { return this.maps[field].get(field === 'id' ? value : sqlKey(value)); }
 }
 
 interface Context {
@@ -154,7 +155,7 @@ interface Context {
   pending: { shortname: Map<string, number>; idnumber: Map<string, number> };
 }
 
-const userKey = (account: string) => (/^\d+$/.test(account) ? `id:${account}` : `u:${account}`);
+const userKey = (account: string) => (/^\d+$/.test(account) ? `id:${account}` : `u:${sqlKey(account)}`);
 
 /** Teacher accounts of the chunk (a user id, or a username) and the roles, in two queries. */
 async function loadTeachers(ctx: ChunkContext, plans: Plan[]): Promise<Pick<Context, 'users' | 'roles'>> {
@@ -169,17 +170,17 @@ async function loadTeachers(ctx: ChunkContext, plans: Plan[]): Promise<Pick<Cont
   const users = new Map<string, { id: number; username: string }>();
   for (const r of rows) {
     users.set(`id:${r.id}`, { id: Number(r.id), username: String(r.username) });
-    if (Number(r.mnethostid) === site.mnethostid) users.set(`u:${r.username}`, { id: Number(r.id), username: String(r.username) });
+    if (Number(r.mnethostid) === site.mnethostid) users.set(`u:${sqlKey(String(r.username))}`, { id: Number(r.id), username: String(r.username) });
   }
   const [roleRows] = await ctx.conn.query<RowDataPacket[]>(`SELECT id, shortname FROM ${ctx.db.t('role')}`);
-  return { users, roles: new Map(roleRows.map((r) => [String(r.shortname), Number(r.id)])) };
+  return { users, roles: new Map(roleRows.map((r) => [sqlKey(String(r.shortname)), Number(r.id)])) };
 }
 
 function checkTeachers(c: Context, plan: Plan): { userid: number; username: string; roleid: number; role: string }[] {
   return plan.teachers.map((t) => {
     const user = c.users.get(userKey(t.account));
     if (!user) throw new RowError(`teacher${t.n}_account: no user with ${/^\d+$/.test(t.account) ? 'id' : 'username'} "${t.account}"`);
-    const roleid = c.roles.get(t.role);
+    const roleid = c.roles.get(sqlKey(t.role));
     if (roleid === undefined) throw new RowError(`teacher${t.n}_role: no role "${t.role}"`);
     return { userid: user.id, username: user.username, roleid, role: t.role };
   });
@@ -208,7 +209,7 @@ function clash(c: Context, field: 'shortname' | 'idnumber', value: string, self?
   if (!value) return undefined;
   const other = c.index.get(field, value);
   if (other && other !== self) return `${field} "${value}" is already used by course ${other.shortname} (id ${other.id})`;
-  const line = c.pending[field].get(value);
+  const line = c.pending[field].get(sqlKey(value));
   if (line !== undefined) return `${field} "${value}" is already used by the course created on line ${line}`;
   return undefined;
 }
@@ -269,8 +270,8 @@ async function planCreation(c: Context, plan: Plan, index: number): Promise<Crea
     category = c.tree.defaultCategory() ?? (() => { throw new RowError('category: the site has no course category'); })();
   }
   const format = String(fields.format);
-  c.pending.shortname.set(String(fields.shortname), plan.row.line);
-  if (fields.idnumber) c.pending.idnumber.set(String(fields.idnumber), plan.row.line);
+  c.pending.shortname.set(sqlKey(String(fields.shortname)), plan.row.line);
+  if (fields.idnumber) c.pending.idnumber.set(sqlKey(String(fields.idnumber)), plan.row.line);
   return {
     index, plan, notes, teachers,
     course: { fields, category, formatOptions: { ...formatOptionDefaults(format, c.site), ...plan.options }, sections: newSections(c.site, plan.topics), enrolStatus: plan.enrol },
@@ -366,7 +367,7 @@ async function applyCreate(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutco
   for (const [i, p] of parsed.entries()) {
     if (p instanceof RowError) { outcomes[i] = { status: 'failed', message: p.message }; continue; }
     const course = c.index.get(identity, p.key);
-    const pendingLine = identity !== 'id' ? c.pending[identity].get(p.key) : undefined;
+    const pendingLine = identity !== 'id' ? c.pending[identity].get(sqlKey(p.key)) : undefined;
     if (course || pendingLine !== undefined) {
       const what = course ? `course ${course.shortname} (id ${course.id})` : `course ${p.key} (created on line ${pendingLine})`;
       if (settings.courses_forceupdate !== '1') { outcomes[i] = { status: 'skipped', message: `${what} exists; not updated (courses_forceupdate is off)` }; continue; }
