@@ -9,6 +9,8 @@ export interface Case {
   /** Tool and operation the case runs (default: users). */
   tool?: string;
   op?: string;
+  /** Extension of the input file (default: csv). */
+  ext?: string;
   /** Rows per second to reach. */
   target: number;
   /** Peak worker RSS to stay under, in MB. */

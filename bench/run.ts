@@ -22,6 +22,7 @@ import { passwordHasher } from '../activities/moodle/password';
 import { writeLines, type Case } from './case';
 import { enrolsCase } from './enrols';
 import { coursesCase } from './courses';
+import { picturesCase } from './pictures';
 
 const usersCase = (key: string, label: string, rows: number, passwords: boolean, target: number, memTarget?: number): Case => {
   const prefix = `bench${key.replace(/\W/g, '')}u`;
@@ -43,6 +44,7 @@ const CASES: Case[] = [
   usersCase('5k-pw', '5,000 users with passwords', 5_000, true, 250),
   enrolsCase(),
   coursesCase(),
+  picturesCase(),
 ];
 
 interface Phases {
@@ -141,7 +143,7 @@ async function phases(sb: Sandbox, workflowId: string, fileWorkflowId: string, w
 }
 
 async function runCase(sb: Sandbox, worker: WorkerProcess, c: Case): Promise<Result> {
-  const name = `bench-${c.key}.csv`;
+  const name = `bench-${c.key}.${c.ext ?? 'csv'}`;
   await c.setup?.(sb);
   await c.write(path.join(sb.storeRoot, name));
   const sampler = memorySampler(worker.proc.pid!);

@@ -57,11 +57,17 @@ export async function makeIcons(data: Buffer, maxPixels: number): Promise<IconRe
   if (width * height > maxPixels) return { ok: false, kind: 'too large', reason: `${width}x${height} pixels (at most ${maxPixels} pixels)` };
   const jpeg = meta.format === 'jpeg';
   try {
+    // Decoded once: the centred square at the largest size (f3), from which f1 and f2 are scaled down.
+    const channels = jpeg ? 3 : 4;
+    const largest = ICON_SIZES[ICON_SIZES.length - 1][1];
+    const base = sharp(data, { failOn: 'error', limitInputPixels: maxPixels, autoOrient: true })
+      .resize(largest, largest, { fit: 'cover', position: 'centre' })
+      .toColourspace('srgb');
+    const square = await (jpeg ? base.removeAlpha() : base.ensureAlpha()).raw().toBuffer();
     const icons = await Promise.all(ICON_SIZES.map(async ([name, size]) => {
-      const img = sharp(data, { failOn: 'error', limitInputPixels: maxPixels, autoOrient: true })
-        .resize(size, size, { fit: 'cover', position: 'centre' })
-        .toColourspace('srgb');
-      const out = jpeg ? withJfif96(await img.jpeg({ quality: 90, progressive: false }).toBuffer()) : await img.ensureAlpha().png().toBuffer();
+      let img = sharp(square, { raw: { width: largest, height: largest, channels } });
+      if (size !== largest) img = img.resize(size, size);
+      const out = jpeg ? withJfif96(await img.jpeg({ quality: 90, progressive: false }).toBuffer()) : await img.png({ compressionLevel: 1 }).toBuffer();
       return { filename: `${name}.${jpeg ? 'jpg' : 'png'}`, data: out, contenthash: sha1(out) };
     }));
     return { ok: true, set: { mimetype: jpeg ? 'image/jpeg' : 'image/png', icons } };
