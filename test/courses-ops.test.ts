@@ -13,6 +13,8 @@ import { rows } from './support/moodle';
 import { changedColumns, diffSnapshots, snapshotTables, type Snapshot } from './support/snapshot';
 import { samplesDir } from '../scripts/fixture';
 import { parseMoodleTime } from '../activities/moodle/time';
+import { openMoodleDb } from '../activities/moodle/db';
+import { setSetting } from '../activities/settings/store';
 
 const sample = (name: string) => fs.readFileSync(path.join(samplesDir(), name), 'utf8');
 const STUDENT = 5;
@@ -27,7 +29,6 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
 
   const run = (op: string, name: string, content: string) => runToolFile(sb, 'courses', name, content, ['--op', op]);
   const report = (p: string) => storeText(sb, p);
-  const setting = async (k: string, v: string) => assert.equal((await sb.cli(['config', 'set', k, v])).code, 0);
   const now = () => Math.floor(Date.now() / 1000);
   const recent = (t: unknown, what: string) => assert.ok(Math.abs(Number(t) - now()) < 300, `${what}: ${t} is not now`);
   const loadCourses = async () => {
@@ -46,14 +47,16 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
 
   before(async () => {
     sb = await openSandbox('coursesops');
-    // Reference 11.1 configuration.
+    // Reference 11.1 configuration, stored in-process (the config command has its own tests; each CLI start costs seconds).
+    const moodle = openMoodleDb(String(sb.env.MOODLE_DB_URL), 'mdl_', 'msync_');
     for (const [k, v] of [
       ['csvseparator', ';'], ['storereport', '1'], ['filearchive', '1'], ['filefailed', '1'], ['filecleanup', '0'],
       ['courses_fileuploadidentifier', 'shortname'], ['courses_coursecategoryidentifier', 'idname'], ['courses_newcategoriesvisible', '1'],
       ['courses_protectcategory', '0'], ['courses_filedeleteidentifier', 'shortname'], ['courses_existfileidentifier', 'shortname'],
       ['courses_filemetabindingidentifier', 'shortname'], ['users_primaryidentity', 'username'],
       ['enrols_courseidentifier', 'shortname'], ['enrols_useridentifier', 'username'], ['enrols_protectgroups', '1'],
-    ]) await setting(k, v);
+    ]) await setSetting(moodle, k, v);
+    await moodle.close();
     await sb.startWorker();
     const people = await runToolFile(sb, 'users', 'people.csv', `username;firstname;lastname\n${[1, 2, 3, 4].map((n) => `s${n};First${n};Last${n}`).join('\n')}\n`);
     assert.equal(people.rows.applied, 4);
@@ -83,7 +86,7 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
       'add;student;MASTER2;s4;manual;;;;',
       'add;student;TESTCOURSE1;s1;manual;;;gaddcreate;Red',
     ].join('\n') + '\n');
-    assert.deepEqual(enrols.rows, { total: 6, applied: 6, failed: 0, skipped: 0 });
+    assert.deepEqual(enrols.rows, { total: 6, applied: 6, failed: 0, skipped: 0 }, await report(enrols.report));
   });
 
   it('step 2: course_metabindings_sample.csv links the meta courses as enrol_meta does; unresolved courses are row errors', async () => {

@@ -36,28 +36,42 @@ async function contextsOf(conn: PoolConnection, db: MoodleDb, courses: CourseToD
 }
 
 /**
- * What the course holds that moodle-sync cannot delete the way Moodle would (activities other
- * than forums, forum discussions, files, blocks, grade items and grades): deleting the rows we
- * know would orphan the rest, so such a course is refused with the reason, to be deleted in Moodle.
+ * What each course holds that moodle-sync cannot delete the way Moodle would (activities other
+ * than forums, forum discussions, files, blocks, grade items and grades): deleting only the rows
+ * we know would orphan the rest, so such a course is refused with the reason, to be deleted in
+ * Moodle. Returns the problems by course id (courses without any are absent).
  */
-export async function undeletableContent(conn: PoolConnection, db: MoodleDb, course: CourseToDelete): Promise<string[]> {
+export async function undeletableContent(conn: PoolConnection, db: MoodleDb, courses: CourseToDelete[]): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  if (!courses.length) return out;
   const t = (n: string) => db.t(n);
-  const ctx = (await contextsOf(conn, db, [course])).map((r) => Number(r.id));
-  const problems: string[] = [];
-  const [mods] = await conn.query<RowDataPacket[]>(
-    `SELECT m.name, COUNT(*) AS n FROM ${t('course_modules')} cm JOIN ${t('modules')} m ON m.id = cm.module
-      WHERE cm.course = ? AND m.name <> 'forum' GROUP BY m.name ORDER BY m.name`, [course.id]);
-  if (mods.length) problems.push(`activities ${mods.map((m) => `${m.name} ×${m.n}`).join(', ')}`);
-  const count = async (what: string, sql: string, params: unknown[]) => {
-    const [[r]] = await conn.query<RowDataPacket[]>(sql, params);
-    if (Number(r.n) > 0) problems.push(`${r.n} ${what}`);
+  const ids = courses.map((c) => c.id);
+  const add = (courseid: number, problem: string) => out.set(courseid, [...(out.get(courseid) ?? []), problem]);
+  // Contexts below a course context belong to that course: its path is their prefix.
+  const owner = new Map((await contextsOf(conn, db, courses)).map((x) => [Number(x.id), courses.find((c) => x.path === c.path || String(x.path).startsWith(`${c.path}/`))!.id]));
+  const perCourse = async (what: string, sql: string, params: unknown[], byContext = false) => {
+    const [rows] = await conn.query<RowDataPacket[]>(sql, params);
+    const counts = new Map<number, number>();
+    for (const r of rows) {
+      const courseid = byContext ? owner.get(Number(r.k))! : Number(r.k);
+      counts.set(courseid, (counts.get(courseid) ?? 0) + Number(r.n));
+    }
+    for (const [courseid, n] of counts) add(courseid, `${n} ${what}`);
   };
-  await count('forum discussion(s)', `SELECT COUNT(*) AS n FROM ${t('forum_discussions')} WHERE course = ?`, [course.id]);
-  await count('file(s)', `SELECT COUNT(*) AS n FROM ${t('files')} WHERE contextid IN (?)`, [ctx]);
-  await count('block(s)', `SELECT COUNT(*) AS n FROM ${t('block_instances')} WHERE parentcontextid IN (?)`, [ctx]);
-  await count('grade item(s) besides the course total', `SELECT COUNT(*) AS n FROM ${t('grade_items')} WHERE courseid = ? AND itemtype <> 'course'`, [course.id]);
-  await count('grade(s)', `SELECT COUNT(*) AS n FROM ${t('grade_grades')} g JOIN ${t('grade_items')} i ON i.id = g.itemid WHERE i.courseid = ?`, [course.id]);
-  return problems;
+  const [mods] = await conn.query<RowDataPacket[]>(
+    `SELECT cm.course, m.name, COUNT(*) AS n FROM ${t('course_modules')} cm JOIN ${t('modules')} m ON m.id = cm.module
+      WHERE cm.course IN (?) AND m.name <> 'forum' GROUP BY cm.course, m.name ORDER BY cm.course, m.name`, [ids]);
+  for (const id of ids) {
+    const mine = mods.filter((m) => Number(m.course) === id);
+    if (mine.length) add(id, `activities ${mine.map((m) => `${m.name} ×${m.n}`).join(', ')}`);
+  }
+  const ctx = [...owner.keys()];
+  await perCourse('forum discussion(s)', `SELECT course AS k, COUNT(*) AS n FROM ${t('forum_discussions')} WHERE course IN (?) GROUP BY course`, [ids]);
+  await perCourse('file(s)', `SELECT contextid AS k, COUNT(*) AS n FROM ${t('files')} WHERE contextid IN (?) GROUP BY contextid`, [ctx], true);
+  await perCourse('block(s)', `SELECT parentcontextid AS k, COUNT(*) AS n FROM ${t('block_instances')} WHERE parentcontextid IN (?) GROUP BY parentcontextid`, [ctx], true);
+  await perCourse('grade item(s) besides the course total', `SELECT courseid AS k, COUNT(*) AS n FROM ${t('grade_items')} WHERE courseid IN (?) AND itemtype <> 'course' GROUP BY courseid`, [ids]);
+  await perCourse('grade(s)', `SELECT i.courseid AS k, COUNT(*) AS n FROM ${t('grade_grades')} g JOIN ${t('grade_items')} i ON i.id = g.itemid WHERE i.courseid IN (?) GROUP BY i.courseid`, [ids]);
+  return out;
 }
 
 interface GradeSite { history: boolean; defaults: Record<string, number> }
@@ -79,48 +93,46 @@ const ITEM_COLUMNS = ['courseid', 'categoryid', 'itemname', 'itemtype', 'itemmod
   'sortorder', 'hidden', 'locked', 'locktime', 'needsupdate', 'display', 'decimals', 'weightoverride'];
 const CATEGORY_COLUMNS = ['courseid', 'parent', 'depth', 'path', 'fullname', 'aggregation', 'keephigh', 'droplow', 'aggregateonlygraded', 'aggregateoutcomes', 'hidden'];
 
-/** grade_object's history row: a copy of the live row with action (1 insert, 2 update, 3 delete), source and the acting user. */
-async function gradeHistory(conn: PoolConnection, db: MoodleDb, site: GradeSite, table: 'grade_items' | 'grade_categories', id: number, action: 1 | 2 | 3, source: string): Promise<void> {
+/**
+ * grade_object's history rows: a copy of the live rows (those of `where`, in id order) with
+ * action (1 insert, 2 update, 3 delete), source and the acting user.
+ */
+async function gradeHistory(conn: PoolConnection, db: MoodleDb, site: GradeSite, table: 'grade_items' | 'grade_categories', where: string, params: unknown[], action: 1 | 2 | 3, source: string): Promise<void> {
   if (!site.history) return;
   const cols = (table === 'grade_items' ? ITEM_COLUMNS : CATEGORY_COLUMNS).join(', ');
   await conn.query(
     `INSERT INTO ${db.t(`${table}_history`)} (action, oldid, source, timemodified, loggeduser, ${cols})
-     SELECT ?, id, ?, timemodified, ?, ${cols} FROM ${db.t(table)} WHERE id = ?`, [action, source, ACTING_USER, id]);
+     SELECT ?, id, ?, timemodified, ?, ${cols} FROM ${db.t(table)} WHERE ${where} ORDER BY id`, [action, source, ACTING_USER, ...params]);
 }
 
 /**
  * The gradebook part of delete_course: a course without a gradebook first gets its course grade
- * category and course item (grade_category::insert_course_category, history "system"), then every
- * grade item and category of the course is deleted with history "coursedelete". Only the history
- * rows remain, and the ids are used up, as in Moodle.
+ * category and course item (grade_category::insert_course_category: inserted at depth 0, then
+ * given its path and depth 1; history "system"), then every grade item and category of the
+ * course is deleted with history "coursedelete". Only the history rows remain, and the ids are
+ * used up, as in Moodle.
  */
-async function deleteGradebook(conn: PoolConnection, db: MoodleDb, site: GradeSite, courseid: number, now: number): Promise<void> {
+async function deleteGradebooks(conn: PoolConnection, db: MoodleDb, site: GradeSite, courseids: number[], now: number): Promise<void> {
   const t = (n: string) => db.t(n);
-  const [cats] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${t('grade_categories')} WHERE courseid = ?`, [courseid]);
-  if (!cats.length) {
+  const [have] = await conn.query<RowDataPacket[]>(`SELECT DISTINCT courseid FROM ${t('grade_categories')} WHERE courseid IN (?)`, [courseids]);
+  const without = courseids.filter((id) => !have.some((h) => Number(h.courseid) === id));
+  if (without.length) {
     const d = site.defaults;
-    const [cat] = await conn.query<import('mysql2').ResultSetHeader>(
-      `INSERT INTO ${t('grade_categories')} (courseid, parent, depth, path, fullname, aggregation, keephigh, droplow, aggregateonlygraded, aggregateoutcomes, timecreated, timemodified, hidden)
-       VALUES (?, NULL, 0, NULL, '?', ?, ?, ?, ?, ?, ?, ?, 0)`,
-      [courseid, d.aggregation, d.keephigh, d.droplow, d.aggregateonlygraded, d.aggregateoutcomes, now, now]);
-    await gradeHistory(conn, db, site, 'grade_categories', cat.insertId, 1, 'system');
-    await conn.query(`UPDATE ${t('grade_categories')} SET depth = 1, path = ?, timemodified = ? WHERE id = ?`, [`/${cat.insertId}/`, now, cat.insertId]);
-    await gradeHistory(conn, db, site, 'grade_categories', cat.insertId, 2, 'system');
-    const [item] = await conn.query<import('mysql2').ResultSetHeader>(
+    await conn.query(
+      `INSERT INTO ${t('grade_categories')} (courseid, parent, depth, path, fullname, aggregation, keephigh, droplow, aggregateonlygraded, aggregateoutcomes, timecreated, timemodified, hidden) VALUES ?`,
+      [without.map((id) => [id, null, 0, null, '?', d.aggregation, d.keephigh, d.droplow, d.aggregateonlygraded, d.aggregateoutcomes, now, now, 0])]);
+    await gradeHistory(conn, db, site, 'grade_categories', 'courseid IN (?)', [without], 1, 'system');
+    await conn.query(`UPDATE ${t('grade_categories')} SET depth = 1, path = CONCAT('/', id, '/'), timemodified = ? WHERE courseid IN (?)`, [now, without]);
+    await gradeHistory(conn, db, site, 'grade_categories', 'courseid IN (?)', [without], 2, 'system');
+    await conn.query(
       `INSERT INTO ${t('grade_items')} (courseid, itemtype, iteminstance, gradetype, grademax, grademin, sortorder, needsupdate, timecreated, timemodified)
-       VALUES (?, 'course', ?, 1, 100, 0, 1, 1, ?, ?)`, [courseid, cat.insertId, now, now]);
-    await gradeHistory(conn, db, site, 'grade_items', item.insertId, 1, 'system');
+       SELECT courseid, 'course', id, 1, 100, 0, 1, 1, ?, ? FROM ${t('grade_categories')} WHERE courseid IN (?) ORDER BY id`, [now, now, without]);
+    await gradeHistory(conn, db, site, 'grade_items', 'courseid IN (?)', [without], 1, 'system');
   }
-  const [items] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${t('grade_items')} WHERE courseid = ? ORDER BY id`, [courseid]);
-  for (const { id } of items) {
-    await gradeHistory(conn, db, site, 'grade_items', Number(id), 3, 'coursedelete');
-    await conn.query(`DELETE FROM ${t('grade_items')} WHERE id = ?`, [id]);
-  }
-  const [all] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${t('grade_categories')} WHERE courseid = ? ORDER BY depth DESC, id`, [courseid]);
-  for (const { id } of all) {
-    await gradeHistory(conn, db, site, 'grade_categories', Number(id), 3, 'coursedelete');
-    await conn.query(`DELETE FROM ${t('grade_categories')} WHERE id = ?`, [id]);
-  }
+  await gradeHistory(conn, db, site, 'grade_items', 'courseid IN (?)', [courseids], 3, 'coursedelete');
+  await conn.query(`DELETE FROM ${t('grade_items')} WHERE courseid IN (?)`, [courseids]);
+  await gradeHistory(conn, db, site, 'grade_categories', 'courseid IN (?)', [courseids], 3, 'coursedelete');
+  await conn.query(`DELETE FROM ${t('grade_categories')} WHERE courseid IN (?)`, [courseids]);
 }
 
 /**
@@ -158,7 +170,7 @@ export async function deleteCourses(conn: PoolConnection, db: MoodleDb, courses:
   await conn.query(`DELETE FROM ${t('course_format_options')} WHERE courseid IN (?)`, [ids]);
   await conn.query(`DELETE FROM ${t('user_lastaccess')} WHERE courseid IN (?)`, [ids]);
   const grades = await readGradeSite(conn, db);
-  for (const id of ids) await deleteGradebook(conn, db, grades, id, now);
+  await deleteGradebooks(conn, db, grades, ids, now);
   await conn.query(`DELETE FROM ${t('context')} WHERE id IN (?)`, [ctx]);
   await conn.query(`DELETE FROM ${t('course')} WHERE id IN (?)`, [ids]);
 

@@ -20,19 +20,26 @@ export const deleteCourses: ToolOperation = {
   async apply(ctx, rows) {
     const field = courseIdentifier(ctx.settings.courses_filedeleteidentifier);
     const out: RowOutcome[] = [];
+    const found = new Map<number, CourseRow>();
+    const plan: ({ course: CourseRow; line: number } | RowOutcome)[] = [];
+    for (const row of rows) {
+      const lookup = await lookupCourse(ctx.conn, ctx.db, field, row.values.value, 'identifier');
+      if (!('course' in lookup)) { plan.push({ status: 'failed', message: lookup.error }); continue; }
+      found.set(lookup.course.id, lookup.course);
+      plan.push({ course: lookup.course, line: row.line });
+    }
+    const problems = await undeletableContent(ctx.conn, ctx.db, [...found.values()]);
     const doomed = new Map<number, { course: CourseRow; index: number; line: number }>();
-    for (const [index, row] of rows.entries()) {
-      const found = await lookupCourse(ctx.conn, ctx.db, field, row.values.value, 'identifier');
-      if (!('course' in found)) { out.push({ status: 'failed', message: found.error }); continue; }
-      const earlier = doomed.get(found.course.id);
-      if (earlier) { out.push({ status: 'skipped', message: `${named(found.course)} is deleted by line ${earlier.line}` }); continue; }
-      const problems = await undeletableContent(ctx.conn, ctx.db, found.course);
-      if (problems.length) {
-        out.push({ status: 'failed', message: `${named(found.course)} not deleted: it holds ${problems.join('; ')}, which moodle-sync does not delete; delete it in Moodle` });
-        continue;
+    for (const [index, p] of plan.entries()) {
+      if (!('course' in p)) { out.push(p); continue; }
+      const earlier = doomed.get(p.course.id);
+      const why = problems.get(p.course.id);
+      if (earlier) out.push({ status: 'skipped', message: `${named(p.course)} is deleted by line ${earlier.line}` });
+      else if (why) out.push({ status: 'failed', message: `${named(p.course)} not deleted: it holds ${why.join('; ')}, which moodle-sync does not delete; delete it in Moodle` });
+      else {
+        doomed.set(p.course.id, { course: p.course, index, line: p.line });
+        out.push({ status: 'applied', message: `deleted ${named(p.course)} "${p.course.fullname}"` });
       }
-      doomed.set(found.course.id, { course: found.course, index, line: row.line });
-      out.push({ status: 'applied', message: `deleted ${named(found.course)} "${found.course.fullname}"` });
     }
     const notes = await deleteFromMoodle(ctx.conn, ctx.db, [...doomed.values()].map((d) => d.course), await readMetaSite(ctx.conn, ctx.db), ctx.now);
     for (const { parentid, note } of notes) {
