@@ -4,6 +4,8 @@ import type { Mailer } from './mail';
 import { createReintegrationActivities } from './reintegration';
 import { createWatchdogActivities } from './watchdog';
 import { createPipelineActivities } from './pipeline';
+import { createStoreCleanupActivities } from './storeCleanup';
+import { createToolLeaseActivities } from './toolLease';
 import { ApplicationFailure } from '@temporalio/common';
 import { isSyncError } from './errors';
 import type { Client } from '@temporalio/client';
@@ -24,6 +26,8 @@ export const createActivities = (deps: ActivityDeps) => asFailures({
   ...createReintegrationActivities(deps),
   ...createWatchdogActivities(deps),
   ...createPipelineActivities(deps),
+  ...createStoreCleanupActivities(deps),
+  ...createToolLeaseActivities(deps),
 });
 
 /**

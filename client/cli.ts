@@ -51,7 +51,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
   }
   let ctx: CommandContext | undefined;
   try {
-    ctx = new CommandContext(loadEnv());
+    ctx = new CommandContext(loadEnv(), { out, err });
     const result = await command.run(rest, ctx);
     out.write(json ? `${JSON.stringify(result.data, null, 2)}\n` : `${result.text}\n`);
     return result.code;

@@ -9,7 +9,8 @@ export class CommandContext {
   private temporalHandle?: Promise<{ client: Client; close(): Promise<void> }>;
   private storeHandle?: FileStore;
 
-  constructor(readonly env: SyncEnv) {}
+  /** `io.err` carries what is not the result (progress): stdout stays the result alone. */
+  constructor(readonly env: SyncEnv, readonly io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream & { isTTY?: boolean; columns?: number } } = { out: process.stdout, err: process.stderr }) {}
 
   async store(): Promise<FileStore> {
     if (!this.storeHandle) {

@@ -1,32 +1,42 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
+import type { RowDataPacket } from 'mysql2';
 import { SyncError } from '../activities/errors';
+import type { MoodleDb } from '../activities/moodle/db';
+import { siteTimeZone } from '../activities/moodle/time';
 import { findOperation, tools } from '../activities/tools';
-import { searchAttributes } from '../workflows/shared';
-import type { runTool, syncAll } from '../workflows';
+import { CRON_COMMENT } from './schedules';
+import { STORE_CLEANUP_SCHEDULE_ID, searchAttributes } from '../workflows/shared';
+import type { runTool, storeCleanup, syncAll } from '../workflows';
 
 /** Id of the schedule that runs "sync all". */
 export const SYNC_ALL_SCHEDULE_ID = 'sync-all';
+export { STORE_CLEANUP_SCHEDULE_ID };
 /** How late a missed run may still start (after a server outage): set explicitly (temporal-notes 3.3). */
 export const CATCHUP_WINDOW = '10 minutes';
 
-export interface ScheduleTarget { id: string; tool?: string; op?: string }
+export type ScheduleTarget =
+  | { kind: 'tool'; id: string; tool: string; op: string }
+  | { kind: 'sync-all'; id: string }
+  | { kind: 'store-cleanup'; id: string };
 
 export const toolScheduleId = (tool: string, op: string): string => `tool-${tool}-${op}`;
 
-/** `users`, `users:suspend` or `sync-all`, checked against the tools registry (SyncError 'usage' otherwise). */
+/** How a target is written on the command line and in the schedule's memo. */
+export const targetName = (t: ScheduleTarget): string => (t.kind === 'tool' ? `${t.tool}:${t.op}` : t.id);
+
+/** `users`, `users:suspend`, `sync-all` or `store-cleanup`, checked against the tools registry (SyncError 'usage' otherwise). */
 export function parseTarget(spec: string): ScheduleTarget {
-  if (spec === SYNC_ALL_SCHEDULE_ID) return { id: SYNC_ALL_SCHEDULE_ID };
+  if (spec === SYNC_ALL_SCHEDULE_ID) return { kind: 'sync-all', id: SYNC_ALL_SCHEDULE_ID };
+  if (spec === STORE_CLEANUP_SCHEDULE_ID) return { kind: 'store-cleanup', id: STORE_CLEANUP_SCHEDULE_ID };
   const [tool, op, extra] = spec.split(':');
-  if (extra !== undefined || !tool) throw new SyncError('usage', `"${spec}" is not <tool>[:<op>] or sync-all. Tools: ${toolList()}.`);
+  if (extra !== undefined || !tool) throw new SyncError('usage', `"${spec}" is not <tool>[:<op>], sync-all or store-cleanup. Tools: ${toolList()}.`);
   const operation = findOperation(tool, op || undefined);
-  return { id: toolScheduleId(tool, operation.op), tool, op: operation.op };
+  return { kind: 'tool', id: toolScheduleId(tool, operation.op), tool, op: operation.op };
 }
 
 /** A schedule id (`tool-users-add`, `sync-all`, `stale-lock-watchdog`) or a <tool>[:<op>]. */
 export function resolveScheduleId(arg: string): string {
-  if (arg.startsWith('tool-') || arg === SYNC_ALL_SCHEDULE_ID || !/^[a-z]+(:[a-z-]+)?$/.test(arg) || !tools.some((t) => t.name === arg.split(':')[0])) {
-    return arg;
-  }
+  if (arg.startsWith('tool-') || !/^[a-z]+(:[a-z-]+)?$/.test(arg) || !tools.some((t) => t.name === arg.split(':')[0])) return arg;
   return parseTarget(arg).id;
 }
 
@@ -59,35 +69,69 @@ export function validateCron(expr: string): string {
   return fields.join(' ');
 }
 
-export function scheduleOptions(target: ScheduleTarget, cron: string, taskQueue: string, paused = false): ScheduleOptions {
-  const action: ScheduleOptions['action'] = target.tool
-    ? {
+/**
+ * The cron expression as the server keeps it: the server turns it into a calendar, and the text
+ * after "#" is kept as that calendar's comment, which `schedule list` shows. Unlike the memo, the
+ * comment changes with the spec when a schedule is set again.
+ */
+const cronSpec = (cron: string, timeZone: string): ScheduleOptions['spec'] => ({ cronExpressions: [`${cron} #${CRON_COMMENT}${cron}`], timezone: timeZone });
+
+/** Schedules run in the Moodle site's time zone (config forcetimezone, else timezone), as Moodle's own tasks do. */
+export async function scheduleTimeZone(db: MoodleDb): Promise<string> {
+  const [rows] = await db.pool.query<RowDataPacket[]>(`SELECT name, value FROM ${db.t('config')} WHERE name IN ('timezone', 'forcetimezone')`);
+  return siteTimeZone(Object.fromEntries(rows.map((r) => [r.name, String(r.value)])));
+}
+
+function scheduleAction(target: ScheduleTarget, taskQueue: string): ScheduleOptions['action'] {
+  switch (target.kind) {
+    case 'tool':
+      return {
         type: 'startWorkflow',
         workflowType: 'runTool' satisfies typeof runTool['name'],
+        // Temporal adds the start time to the id of each scheduled run.
         workflowId: `run-${target.tool}-${target.op}`,
         args: [{ tool: target.tool, op: target.op }],
         taskQueue,
+        staticSummary: `scheduled ${target.tool} ${target.op}`,
         typedSearchAttributes: [
           { key: searchAttributes.tool, value: target.tool },
-          { key: searchAttributes.operation, value: target.op! },
+          { key: searchAttributes.operation, value: target.op },
         ],
-      }
-    : {
+      };
+    case 'sync-all':
+      return {
         type: 'startWorkflow',
         workflowType: 'syncAll' satisfies typeof syncAll['name'],
         workflowId: SYNC_ALL_SCHEDULE_ID,
         args: [{}],
         taskQueue,
+        staticSummary: 'scheduled sync-all',
         typedSearchAttributes: [{ key: searchAttributes.operation, value: 'sync-all' }],
       };
+    case 'store-cleanup':
+      return {
+        type: 'startWorkflow',
+        workflowType: 'storeCleanup' satisfies typeof storeCleanup['name'],
+        workflowId: STORE_CLEANUP_SCHEDULE_ID,
+        args: [{}],
+        taskQueue,
+        staticSummary: 'scheduled store cleanup (fileareacleanupdelay)',
+        workflowExecutionTimeout: '1 hour',
+        typedSearchAttributes: [{ key: searchAttributes.operation, value: STORE_CLEANUP_SCHEDULE_ID }],
+      };
+  }
+}
+
+export function scheduleOptions(target: ScheduleTarget, cron: string, taskQueue: string, timeZone: string, paused = false): ScheduleOptions {
   return {
     scheduleId: target.id,
-    spec: { cronExpressions: [cron] },
-    action,
-    // SKIP: a run still going when the next is due is never doubled.
+    spec: cronSpec(cron, timeZone),
+    action: scheduleAction(target, taskQueue),
+    // SKIP: a run still going when the next is due is never doubled; across schedules and
+    // manual runs, runTool's tool lease keeps one run per tool at a time.
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: CATCHUP_WINDOW, pauseOnFailure: false },
     state: paused ? { paused: true, note: 'created paused by moodle-sync schedule defaults' } : undefined,
-    memo: { cron, target: target.tool ? `${target.tool}:${target.op}` : SYNC_ALL_SCHEDULE_ID },
+    memo: { target: targetName(target) },
   };
 }
 
@@ -119,21 +163,26 @@ export async function withSchedule<T>(client: Client, id: string, fn: (h: Return
   }
 }
 
-/** The original's scheduled tasks (reference 7.1), for the tools this build has. */
+/**
+ * The original's scheduled tasks (reference 7.1), for the tools this build has. A tool with
+ * several operations gets one schedule per operation, a minute apart in the order "sync all"
+ * runs them: the first takes the tool's lease, the next waits for it, so the order holds.
+ */
 export function defaultSchedules(): { target: ScheduleTarget; cron: string }[] {
-  const wanted: { names: string[]; cron: string; ops?: (defaultOp: string, all: string[]) => string[] }[] = [
-    { names: ['users'], cron: '0 */6 * * *', ops: () => ['add'] },
-    { names: ['enrols', 'enrolments'], cron: '30 */6 * * *' },
-    { names: ['courses'], cron: '0 */12 * * *' },
-    { names: ['pictures', 'userpictures'], cron: '0 */12 * * *' },
-    { names: ['cohorts'], cron: '15 */12 * * *' },
+  const wanted: { names: string[]; minute: number; hours: string; ops?: string[] }[] = [
+    { names: ['users'], minute: 0, hours: '*/6', ops: ['add'] },
+    { names: ['enrols', 'enrolments'], minute: 30, hours: '*/6' },
+    { names: ['courses'], minute: 0, hours: '*/12' },
+    { names: ['userpictures', 'pictures'], minute: 0, hours: '*/12' },
+    { names: ['cohorts'], minute: 15, hours: '*/12' },
   ];
   const out: { target: ScheduleTarget; cron: string }[] = [];
   for (const w of wanted) {
     const tool = tools.find((t) => w.names.includes(t.name));
     if (!tool) continue;
-    const ops = w.ops ? w.ops(tool.defaultOp, tool.syncAll) : (tool.syncAll.length ? tool.syncAll : [tool.defaultOp]);
-    for (const op of ops) out.push({ target: { id: toolScheduleId(tool.name, op), tool: tool.name, op }, cron: w.cron });
+    const ops = w.ops ?? (tool.syncAll.length ? tool.syncAll : [tool.defaultOp]);
+    ops.forEach((op, i) => out.push({ target: { kind: 'tool', id: toolScheduleId(tool.name, op), tool: tool.name, op }, cron: `${w.minute + i} ${w.hours} * * *` }));
   }
+  out.push({ target: { kind: 'store-cleanup', id: STORE_CLEANUP_SCHEDULE_ID }, cron: '0 1 * * *' });
   return out;
 }

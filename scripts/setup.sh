@@ -38,8 +38,20 @@ ensure_mariadb() {
   return 1
 }
 
+# The Web UI test drives Debian's chromium headless (playwright-core never downloads a browser).
+CHROMIUM=/usr/bin/chromium
+
+ensure_chromium() {
+  [ -x "$CHROMIUM" ] && return
+  echo "setup: installing Debian's chromium (apt-get)"
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; then
+    echo "setup: could not install chromium (root needed); the Web UI test will fail" >&2
+  fi
+}
+
 ensure_all() {
   ensure_node_modules
   ensure_temporal
   ensure_mariadb
+  ensure_chromium
 }

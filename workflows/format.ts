@@ -7,3 +7,9 @@ export function formatAge(sec: number): string {
   if (h < 48) return `${h} h ${min % 60} min`;
   return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
+
+/** "users.csv: 120 row(s), 118 applied, 2 failed, 0 skipped": one file run, for people (CLI and Web UI memo). */
+export function fileResultLine(f: import('./shared').FileRunSummary): string {
+  const figures = f.status === 'failed' ? `REFUSED: ${f.refusal}` : `${f.rows.total} row(s), ${f.rows.applied} applied, ${f.rows.failed} failed, ${f.rows.skipped} skipped`;
+  return `${f.file}: ${figures}${f.simulate ? ' (simulation, nothing written)' : ''}`;
+}

@@ -4,3 +4,4 @@ export { staleLockWatchdog } from './watchdog';
 export { processFile } from './processFile';
 export { runTool } from './runTool';
 export { syncAll } from './syncAll';
+export { storeCleanup } from './storeCleanup';

@@ -1,6 +1,7 @@
-import { proxyActivities, workflowInfo, setHandler, upsertSearchAttributes, continueAsNew, ActivityFailure, log } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo, setHandler, upsertSearchAttributes, upsertMemo, setCurrentDetails, makeContinueAsNewFunc, ActivityFailure, log } from '@temporalio/workflow';
 import type { SyncActivities } from '../activities';
 import { progressQuery, searchAttributes, type ChunkCounts, type FileProgress, type FileRunSummary, type ProcessFileInput } from './shared';
+import { fileResultLine } from './format';
 
 // Every activity here heartbeats while it runs: a worker that dies mid-activity is noticed within
 // the heartbeat timeout, and the retry runs on another worker at once.
@@ -45,6 +46,8 @@ export async function processFile(input: ProcessFileInput, resume?: Resume): Pro
     progress.rowsTotal = prepared.totalRows;
     progress.chunks = chunks = prepared.chunks;
     ready = prepared.status === 'ready';
+    // For the Web UI: which content ran (the snapshot's hash), without opening the history.
+    upsertMemo({ inputFile: input.file, sha256: prepared.sha256, rows: prepared.totalRows });
   }
   if (ready) {
     progress.stage = 'applying';
@@ -68,8 +71,10 @@ export async function processFile(input: ProcessFileInput, resume?: Resume): Pro
         progress.rowsDone += c.applied + c.failed + c.skipped;
         progress.failed += c.failed;
         progress.chunksDone = i + 1;
+        setCurrentDetails(progressLine(progress));
         if (workflowInfo().continueAsNewSuggested && i + 1 < chunks) {
-          await continueAsNew<typeof processFile>(input, { runKey, startedAt, next: i + 1, totals, rowsTotal: progress.rowsTotal, chunks });
+          // The memo (input file and hash) goes on with the next run.
+          await makeContinueAsNewFunc<typeof processFile>({ memo: workflowInfo().memo })(input, { runKey, startedAt, next: i + 1, totals, rowsTotal: progress.rowsTotal, chunks });
         }
       }
     }
@@ -78,5 +83,9 @@ export async function processFile(input: ProcessFileInput, resume?: Resume): Pro
   const summary = await finalizeFile(runKey);
   progress.stage = 'done';
   upsertSearchAttributes([{ key: searchAttributes.outcome, value: summary.outcome }]);
+  upsertMemo({ result: fileResultLine(summary), outcome: summary.outcome, report: summary.report, tryback: summary.tryback });
+  setCurrentDetails(fileResultLine(summary));
   return summary;
 }
+
+const progressLine = (p: FileProgress) => `${p.file}: ${p.stage}, ${p.rowsDone}/${p.rowsTotal} row(s) done, ${p.failed} failed (chunk ${p.chunksDone}/${p.chunks})`;

@@ -134,3 +134,42 @@ export interface FileProgress {
 
 /** Progress of a file run: rows done, total, failed. */
 export const progressQuery = defineQuery<FileProgress>('progress');
+
+/** What a tool run is doing now (runTool's `status` query): the CLI follows it to the file running. */
+export interface RunStatus {
+  stage: 'starting' | 'waiting' | 'reintegrating' | 'resolving' | 'processing' | 'done';
+  tool: string;
+  op: string;
+  /** While waiting: the run of the same tool that goes on (a tool never runs twice at once). */
+  waitingFor?: string;
+  /** The input files, in the order they run. */
+  files: string[];
+  /** Index in `files` and workflow id of the file run going on. */
+  current?: { index: number; file: string; workflowId: string };
+  /** Summaries of the files already done. */
+  done: FileRunSummary[];
+}
+
+export const runStatusQuery = defineQuery<RunStatus>('status');
+
+/** Result of taking a tool's run lease: one run per tool at a time, whatever started it. */
+export type ToolLeaseAttempt = { acquired: true; tookOverFrom?: string } | { acquired: false; holder: string; sinceMs: number };
+
+// ---- Store cleanup ----
+
+export const STORE_CLEANUP_SCHEDULE_ID = 'store-cleanup';
+
+export type PrunedKind = 'report' | 'archive' | 'tryback';
+
+export interface PruneResult {
+  /** Age limit in days; null when pruning is off (fileareacleanupdelay = 0). */
+  olderThanDays: number | null;
+  dryRun: boolean;
+  removedCount: number;
+  removedBytes: number;
+  byKind: Record<PrunedKind, number>;
+  /** The first removed paths (the list is capped to keep the payload small). */
+  removed: { path: string; kind: PrunedKind; ageDays: number }[];
+  kept: number;
+  summary: string;
+}

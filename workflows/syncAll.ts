@@ -16,6 +16,7 @@ export async function syncAll(input: { simulate?: boolean } = {}): Promise<SyncA
       workflowId: `${workflowInfo().workflowId}/${tool}-${op}`,
       args: [{ tool, op, simulate: input.simulate }],
       parentClosePolicy: ParentClosePolicy.TERMINATE,
+      staticSummary: `sync-all: ${tool} ${op}${input.simulate ? ' (simulation)' : ''}`,
       typedSearchAttributes: [{ key: searchAttributes.tool, value: tool }, { key: searchAttributes.operation, value: op }],
     });
     summary.runs.push(run);

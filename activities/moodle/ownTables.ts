@@ -1,5 +1,6 @@
 import type { MoodleDb } from './db';
 import { ledgerTables } from '../pipeline/ledger';
+import { toolLeaseTables } from '../toolLease';
 
 /**
  * moodle-sync's own tables, beside Moodle's under their own prefix. Created on demand and
@@ -24,6 +25,7 @@ const ownTableDefinitions = (db: MoodleDb): string[] => [
      PRIMARY KEY (name, sha256)
    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
   ...ledgerTables(db),
+  ...toolLeaseTables(db),
 ];
 
 const ensured = new WeakSet<MoodleDb>();

@@ -42,11 +42,12 @@ export async function prepareFile({ db, store }: PipelineDeps, input: ProcessFil
   const operation = findOperation(input.tool, input.op);
   const settings = await loadSettingsMap(db);
   const abs = await store.requireFile(input.file);
-  const sha256 = await sha256File(abs);
   const snapshot = snapshotName(input.runKey);
   // Chunks read a private copy: the store file may be replaced while the run goes on.
   await store.importFile(snapshot, abs, true, 'snapshot');
   const snapAbs = await store.requireFile(snapshot);
+  // The hash of what runs (the snapshot), not of a store file that may change meanwhile.
+  const sha256 = await sha256File(snapAbs);
 
   const { plan, refusal } = operation.input === 'zip'
     ? await planZip(snapAbs, operation.chunkSize ?? 1000)

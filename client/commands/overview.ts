@@ -1,40 +1,75 @@
 import { parseArgs, expectPositionals } from '../args';
 import { ok, table, formatBytes, isoTime } from '../output';
 import type { Command } from '../context';
-import { listSchedules, type ScheduleView } from '../schedules';
-import { inspectLocks, formatAge } from '../../activities/locks';
-import { syncDropFolder } from '../../activities/env';
+import { formatAge } from '../../activities/locks';
+import { gatherOverview, type OperationView, type OverviewData } from '../overviewData';
 
-const usage = 'moodle-sync overview';
+const usage = 'moodle-sync overview [--json]';
+
+const num = (n: number) => n.toLocaleString('en-US');
+
+function waitingText(o: OperationView): string {
+  if (!o.waiting.length) return '-';
+  if (o.waiting.length <= 2) return o.waiting.map((w) => `${w.path} (${formatBytes(w.size)}, ${formatAge(w.ageSec)}${w.alreadyRan ? ', already ran' : ''})`).join(', ');
+  const bytes = o.waiting.reduce((s, w) => s + w.size, 0);
+  return `${o.waiting.length} files, ${formatBytes(bytes)}, oldest ${formatAge(Math.max(...o.waiting.map((w) => w.ageSec)))}`;
+}
+
+function scheduleText(o: OperationView): [string, string] {
+  if (!o.schedule) return ['-', '-'];
+  return [`${o.schedule.cron ?? o.schedule.spec}${o.schedule.paused ? ' (paused)' : ''}`, o.schedule.nextRuns[0] ? isoTime(Date.parse(o.schedule.nextRuns[0])) : '-'];
+}
+
+function lastRunCells(o: OperationView): string[] {
+  const r = o.lastRun;
+  if (!r) return ['never', '-', '-', '-'];
+  const rows = r.files.length ? `${num(r.rows.applied)} applied, ${num(r.rows.failed)} failed` : '-';
+  const outputs = r.files.flatMap((f) => [f.report, f.tryback]).filter(Boolean);
+  return [isoTime(r.closeTime ? Date.parse(r.closeTime) : undefined), `${r.outcome}${r.simulate ? ' (simulation)' : ''}`, rows, outputs.join(', ') || '-'];
+}
+
+function nowText(o: OperationView): string {
+  const r = o.running;
+  if (!r) return '-';
+  if (r.stage === 'waiting') return `waiting for ${r.waitingFor ?? 'another run'}`;
+  if (r.stage !== 'processing' || !r.file) return r.stage;
+  const which = r.fileCount > 1 ? ` (${(r.fileIndex ?? 0) + 1}/${r.fileCount})` : '';
+  const p = r.progress;
+  if (!p || p.stage !== 'applying') return `${r.file}${which} ${p?.stage ?? 'starting'}`;
+  const pct = p.rowsTotal ? Math.floor((p.rowsDone * 100) / p.rowsTotal) : 0;
+  return `${r.file}${which} applying ${pct}% (${num(p.rowsDone)}/${num(p.rowsTotal)} rows, ${num(p.failed)} failed)`;
+}
+
+export function overviewText(d: OverviewData): string {
+  const name = (o: OperationView) => `${o.tool}:${o.op}`;
+  const zones = [...new Set(d.operations.map((o) => o.schedule?.timeZone).filter(Boolean))];
+  const temporalNote = d.temporalError ? [`Schedules and runs unavailable: ${d.temporalError}`, ''] : [];
+  return [
+    `Store ${d.store}`,
+    '',
+    ...temporalNote,
+    table(
+      ['operation', 'file (setting)', 'waiting in store', `schedule${zones.length === 1 ? ` (${zones[0]})` : ''}`, 'next run'],
+      d.operations.map((o) => [name(o), o.location || '-', waitingText(o), ...scheduleText(o)]),
+    ),
+    '',
+    table(['operation', 'last run', 'outcome', 'rows', 'report, tryback', 'running now'], d.operations.map((o) => [name(o), ...lastRunCells(o), nowText(o)])),
+    '',
+    `Drop folder ${d.dropFolder}`,
+    table(['lock', 'state', 'since', 'age', 'holder'], d.locks.map((l) => [l.file, l.present ? 'present' : 'absent', isoTime(l.sinceMs), l.ageSec === undefined ? '-' : formatAge(l.ageSec), l.holder ?? '-'])),
+    ...(d.otherSchedules.length
+      ? ['', table(['other schedule', 'workflow', 'spec', 'state', 'next run', 'last run'], d.otherSchedules.map((s) => [s.id, s.workflowType ?? '-', s.spec, s.paused ? 'paused' : 'active', s.nextRuns[0] ? isoTime(Date.parse(s.nextRuns[0])) : '-', s.lastRun ? isoTime(Date.parse(s.lastRun)) : '-']))]
+      : []),
+  ].join('\n');
+}
 
 export const overviewCommand: Command = {
   name: 'overview',
-  summary: 'Store contents, lock files and their ages, schedules.',
+  summary: 'Every tool operation: its file and whether it waits in the store, schedule, last run, run going on; lock files.',
   usage,
   async run(argv, ctx) {
     expectPositionals(parseArgs(argv), 0, 0, usage);
-    const store = await ctx.store();
-    const dropFolder = syncDropFolder(ctx.env);
-    const [entries, locks] = await Promise.all([store.list('', false), inspectLocks(dropFolder)]);
-    const inputs = entries.filter((e) => e.type === 'file');
-    let schedules: ScheduleView[] | undefined;
-    let temporalError: string | undefined;
-    try {
-      schedules = await listSchedules(await ctx.temporal());
-    } catch (e) {
-      temporalError = (e as Error).message;
-    }
-    const text = [
-      `store ${store.root}`,
-      inputs.length ? table(['waiting input', 'size', 'age'], inputs.map((e) => [e.path, formatBytes(e.size), formatAge(Math.floor((Date.now() - e.mtimeMs) / 1000))])) : '(no input waiting in the store)',
-      '',
-      `drop folder ${dropFolder}`,
-      table(['lock', 'state', 'since', 'age', 'holder'], locks.map((l) => [l.file, l.present ? 'present' : 'absent', isoTime(l.sinceMs), l.ageSec === undefined ? '-' : formatAge(l.ageSec), l.holder ?? '-'])),
-      '',
-      schedules
-        ? (schedules.length ? table(['schedule', 'state', 'next run'], schedules.map((s) => [s.id, s.paused ? 'paused' : 'active', s.nextRuns[0] ?? '-'])) : '(no schedules)')
-        : `schedules: unavailable (${temporalError})`,
-    ].join('\n');
-    return ok({ store: { root: store.root, inputs }, dropFolder, locks, schedules: schedules ?? null, temporalError: temporalError ?? null }, text);
+    const data = await gatherOverview(ctx);
+    return ok(data, overviewText(data));
   },
 };

@@ -4,13 +4,14 @@ import { findTool } from '../../activities/tools';
 import { parseArgs, expectPositionals } from '../args';
 import { ok, table, isoTime } from '../output';
 import type { Command } from '../context';
-import { searchAttributes, type FileRunSummary, type ToolRunSummary } from '../../workflows/shared';
+import { searchAttributes, type FileRunSummary, type PruneResult, type ToolRunSummary } from '../../workflows/shared';
+import { fileBlock, toolRunText } from '../runText';
 import type { SyncAllSummary } from '../../workflows/syncAll';
 
 const usage = `moodle-sync runs [--tool <tool>] [--limit <n>]
        moodle-sync runs show <workflow id>`;
 
-const RUN_TYPES = ['runTool', 'processFile', 'syncAll'];
+const RUN_TYPES = ['runTool', 'processFile', 'syncAll', 'storeCleanup'];
 
 export interface RunView {
   workflowId: string;
@@ -25,24 +26,18 @@ export interface RunView {
   closeTime: string | null;
 }
 
-function fileLine(f: FileRunSummary): string {
-  const head = `${f.file}: ${f.status === 'failed' ? `REFUSED: ${f.refusal}` : `${f.rows.total} row(s), ${f.rows.applied} applied, ${f.rows.failed} failed, ${f.rows.skipped} skipped`}${f.simulate ? ' (simulation)' : ''}`;
-  return [head, `  report: ${f.report ?? '-'}`, `  tryback: ${f.tryback ?? '-'}`].join('\n');
-}
-
-const toolRunText = (s: ToolRunSummary): string => [`${s.tool} ${s.op}: ${s.status}${s.message ? ` (${s.message})` : ''}`, ...s.files.map(fileLine)].join('\n');
-
 function summaryText(type: string, result: unknown): string {
   if (!result || typeof result !== 'object') return String(result);
   if (type === 'runTool') return toolRunText(result as ToolRunSummary);
-  if (type === 'processFile') return fileLine(result as FileRunSummary);
+  if (type === 'processFile') return fileBlock(result as FileRunSummary);
   if (type === 'syncAll') return [`sync all: ${(result as SyncAllSummary).status}`, ...(result as SyncAllSummary).runs.map(toolRunText)].join('\n');
+  if (type === 'storeCleanup') return (result as PruneResult).summary;
   return JSON.stringify(result, null, 2);
 }
 
 export const runsCommand: Command = {
   name: 'runs',
-  summary: 'Recent runs (runTool, processFile, syncAll) from Temporal visibility; runs show <id> prints one\'s summary.',
+  summary: 'Recent runs (runTool, processFile, syncAll, storeCleanup) from Temporal visibility; runs show <id> prints one\'s summary.',
   usage,
   async run(argv, ctx) {
     const args = parseArgs(argv, { valued: ['tool', 'limit'] });
@@ -93,7 +88,7 @@ export const runsCommand: Command = {
     runs.sort((a, b) => (b.startTime ?? '').localeCompare(a.startTime ?? ''));
     const t = (s: string | null) => (s ? s.replace(/\.\d+Z$/, 'Z') : '-');
     const text = runs.length
-      ? table(['workflow id', 'type', 'status', 'started', 'closed', 'outcome'], runs.map((r) => [r.workflowId, r.type, r.status.toLowerCase(), t(r.startTime), t(r.closeTime), r.outcome ?? '-']))
+      ? table(['workflow id', 'type', 'status', 'started', 'closed', 'outcome', 'file'], runs.map((r) => [r.workflowId, r.type, r.status.toLowerCase(), t(r.startTime), t(r.closeTime), r.outcome ?? '-', r.file ?? '-']))
       : `(no runs${tool ? ` of ${tool}` : ''} yet)`;
     return ok(runs, text);
   },

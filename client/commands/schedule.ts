@@ -3,10 +3,10 @@ import { parseArgs, expectPositionals } from '../args';
 import { ok, table } from '../output';
 import type { Command } from '../context';
 import { listSchedules } from '../schedules';
-import { defaultSchedules, parseTarget, resolveScheduleId, scheduleOptions, upsertSchedule, validateCron, withSchedule, CATCHUP_WINDOW } from '../toolSchedules';
+import { defaultSchedules, parseTarget, resolveScheduleId, scheduleOptions, scheduleTimeZone, targetName, upsertSchedule, validateCron, withSchedule, CATCHUP_WINDOW } from '../toolSchedules';
 
 const usage = `moodle-sync schedule list
-       moodle-sync schedule set <tool>[:<op>]|sync-all --cron "<min hour dom month dow>"
+       moodle-sync schedule set <tool>[:<op>]|sync-all|store-cleanup --cron "<min hour dom month dow>"
        moodle-sync schedule pause|resume|trigger|delete <schedule id or tool[:op]>
        moodle-sync schedule defaults`;
 
@@ -14,7 +14,7 @@ const subs = ['list', 'set', 'pause', 'resume', 'trigger', 'delete', 'defaults']
 
 export const scheduleCommand: Command = {
   name: 'schedule',
-  summary: 'Temporal Schedules: list, set (one per tool operation, or sync-all), pause, resume, trigger, delete, defaults.',
+  summary: 'Temporal Schedules: list, set (one per tool operation, sync-all, store-cleanup), pause, resume, trigger, delete, defaults.',
   usage,
   async run(argv, ctx) {
     const args = parseArgs(argv, { valued: ['cron'] });
@@ -27,7 +27,7 @@ export const scheduleCommand: Command = {
         expectPositionals(positional, 0, 0, usage);
         const schedules = await listSchedules(await ctx.temporal());
         const text = schedules.length
-          ? table(['id', 'workflow', 'spec', 'state', 'next run'], schedules.map((s) => [s.id, s.workflowType ?? '-', s.spec, s.paused ? 'paused' : 'active', s.nextRuns[0] ?? '-']))
+          ? table(['id', 'workflow', 'spec', 'time zone', 'state', 'next run'], schedules.map((s) => [s.id, s.workflowType ?? '-', s.spec, s.timeZone ?? '-', s.paused ? 'paused' : 'active', s.nextRuns[0] ?? '-']))
           : '(no schedules: start a worker, it creates the stale-lock watchdog)';
         return ok(schedules, text);
       }
@@ -36,8 +36,9 @@ export const scheduleCommand: Command = {
         if (typeof args.flags.cron !== 'string') throw new SyncError('usage', `schedule set needs --cron "<min hour dom month dow>", e.g. --cron "0 */6 * * *".`);
         const target = parseTarget(rest[0]);
         const cron = validateCron(args.flags.cron);
+        const timeZone = await scheduleTimeZone(ctx.db());
         const client = await ctx.temporal();
-        const status = await upsertSchedule(client, scheduleOptions(target, cron, ctx.env.taskQueue)).catch((e: Error & { code?: number }) => {
+        const status = await upsertSchedule(client, scheduleOptions(target, cron, ctx.env.taskQueue, timeZone)).catch((e: Error & { code?: number }) => {
           // The server's own check of the spec (gRPC INVALID_ARGUMENT): still a usage error.
           if (e.code === 3 || /not in range|invalid/i.test(e.message)) throw new SyncError('usage', `--cron "${cron}": ${e.message}`);
           throw e;
@@ -45,8 +46,8 @@ export const scheduleCommand: Command = {
         const desc = await client.schedule.getHandle(target.id).describe();
         const next = desc.info.nextActionTimes[0]?.toISOString() ?? '-';
         return ok(
-          { id: target.id, status, cron, tool: target.tool ?? null, op: target.op ?? null, paused: desc.state.paused, catchupWindow: CATCHUP_WINDOW, overlap: 'SKIP', nextRun: next },
-          `${status} schedule ${target.id}: cron "${cron}", ${desc.state.paused ? 'paused' : 'active'}, next run ${next}`,
+          { id: target.id, status, target: targetName(target), cron, timeZone, tool: target.kind === 'tool' ? target.tool : null, op: target.kind === 'tool' ? target.op : null, paused: desc.state.paused, catchupWindow: CATCHUP_WINDOW, overlap: 'SKIP', nextRun: next },
+          `${status} schedule ${target.id}: cron "${cron}" (${timeZone}), ${desc.state.paused ? 'paused' : 'active'}, next run ${next}`,
         );
       }
       case 'pause':
@@ -67,15 +68,16 @@ export const scheduleCommand: Command = {
       }
       case 'defaults': {
         expectPositionals(positional, 0, 0, usage);
+        const timeZone = await scheduleTimeZone(ctx.db());
         const client = await ctx.temporal();
         const results: { id: string; cron: string; status: string }[] = [];
         for (const d of defaultSchedules()) {
-          const status = await upsertSchedule(client, scheduleOptions(d.target, d.cron, ctx.env.taskQueue, true), false);
+          const status = await upsertSchedule(client, scheduleOptions(d.target, d.cron, ctx.env.taskQueue, timeZone, true), false);
           results.push({ id: d.target.id, cron: d.cron, status: status === 'exists' ? 'exists (left as it is)' : 'created (paused)' });
         }
         const text = [
           table(['schedule', 'cron', 'status'], results.map((r) => [r.id, r.cron, r.status])),
-          'New schedules start paused: moodle-sync schedule resume <id> turns one on.',
+          `Times are in the site's time zone (${timeZone}). New schedules start paused: moodle-sync schedule resume <id> turns one on.`,
         ].join('\n');
         return ok(results, text);
       }

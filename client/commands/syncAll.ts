@@ -1,6 +1,7 @@
 import { parseArgs, expectPositionals } from '../args';
 import type { Command } from '../context';
 import { searchAttributes } from '../../workflows/shared';
+import { toolRunText } from '../runText';
 import type { syncAll } from '../../workflows';
 
 const usage = 'moodle-sync sync-all [--simulate] [--wait] [--json]';
@@ -16,11 +17,12 @@ export const syncAllCommand: Command = {
     const workflowId = `sync-all-${new Date().toISOString().replace(/[:.]/g, '')}`;
     const handle = await client.workflow.start<typeof syncAll>('syncAll', {
       workflowId, taskQueue: ctx.env.taskQueue, args: [{ simulate: args.flags.simulate === true }],
+      staticSummary: `sync-all${args.flags.simulate ? ' (simulation)' : ''}`,
       typedSearchAttributes: [{ key: searchAttributes.operation, value: 'sync-all' }],
     });
     if (!args.flags.wait) return { code: 0, data: { status: 'started', workflowId }, text: `started ${workflowId}` };
     const summary = await handle.result();
-    const text = summary.runs.map((r) => `${r.tool} ${r.op}: ${r.status}${r.message ? ` (${r.message})` : ''}${r.files.map((f) => `\n  ${f.file}: ${f.rows.applied} applied, ${f.rows.failed} failed, ${f.rows.skipped} skipped${f.refusal ? `, REFUSED: ${f.refusal}` : ''}`).join('')}`).join('\n');
+    const text = [`sync all: ${summary.status}${summary.simulate ? ' (simulation)' : ''}`, ...summary.runs.map(toolRunText)].join('\n');
     return { code: summary.status === 'failed' ? 1 : 0, data: { workflowId, ...summary }, text };
   },
 };

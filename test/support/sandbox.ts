@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as net from 'node:net';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -36,6 +37,8 @@ export interface Sandbox {
   moodledata: string;
   dropFolder: string;
   storeRoot: string;
+  /** The dev server's Web UI (opened with `ui: true`). */
+  uiUrl?: string;
   env: NodeJS.ProcessEnv;
   cli(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<CliResult>;
   startWorker(extraEnv?: NodeJS.ProcessEnv): Promise<WorkerProcess>;
@@ -51,7 +54,20 @@ export interface WorkerProcess {
 
 let counter = 0;
 
-export async function openSandbox(label: string, opts: { taskQueue?: string } = {}): Promise<Sandbox> {
+/** A TCP port free on loopback now (for the dev server's Web UI). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** `ui`: the dev server also serves its Web UI, at `sandbox.uiUrl`. */
+export async function openSandbox(label: string, opts: { taskQueue?: string; ui?: boolean } = {}): Promise<Sandbox> {
   const admin = await adminConnection(DB_SERVER);
   const template = await ensureTemplate(admin);
   const dbName = `msync_test_${label.replace(/\W/g, '_')}_${process.pid}_${counter++}`;
@@ -60,10 +76,12 @@ export async function openSandbox(label: string, opts: { taskQueue?: string } = 
   await admin.end();
   const db = await mysql.createConnection({ uri: `${DB_SERVER.replace(/\/?$/, '/')}${dbName}`, charset: 'utf8mb4' });
 
+  const uiPort = opts.ui ? await freePort() : undefined;
   const temporal = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliPath() },
       searchAttributes: searchAttributeKeys,
+      ...(uiPort ? { ui: true, uiPort } : {}),
       log: { format: 'pretty', level: 'warn' },
     },
   });
@@ -82,6 +100,7 @@ export async function openSandbox(label: string, opts: { taskQueue?: string } = 
 
   const sandbox: Sandbox = {
     temporal, dbName, db, moodledata, env,
+    uiUrl: uiPort ? `http://127.0.0.1:${uiPort}` : undefined,
     dropFolder: path.join(moodledata, 'sync'),
     storeRoot: path.join(moodledata, 'tool_sync'),
     cli: (args, extraEnv) => runCli(args, { ...env, ...extraEnv }),
