@@ -4,6 +4,7 @@ import type { MoodleDb } from './db';
 import type { Category } from './categories';
 import { insertRows, pluginConfig, siteConfig, updateById, updateColumnById } from './rows';
 import { siteTimeZone } from './time';
+import { makeRoomForCourses } from './sortorder';
 import { touchCacheFlags } from './users';
 import { CONTEXT_COURSE, enrolUser, findEnrolInstances, type CourseRef } from './enrol';
 
@@ -13,7 +14,8 @@ import { CONTEXT_COURSE, enrolUser, findEnrolInstances, type CourseRef } from '.
  * named sections, enrol a teacher): the course row, its context, sections 0..n, format options,
  * the default enrol instances in enrol_plugins_enabled order, the Announcements forum and its
  * course module when newsitems > 0. Creation is batched: a chunk of courses costs a dozen
- * statements. Sort orders and coursecount come from fixCourseSortorder, run once per chunk.
+ * statements. New courses are numbered as fix_course_sortorder numbers them; coursecount and any
+ * other repair come from fixCourseSortorder, run once per chunk.
  */
 
 /** Course formats whose options we write as Moodle does (format_topics, format_weeks). */
@@ -159,14 +161,16 @@ export interface CreatedCourse extends CourseRef { contextpath: string }
 export async function insertCourses(conn: PoolConnection, db: MoodleDb, site: CourseSite, list: NewCourse[], now: number): Promise<CreatedCourse[]> {
   if (!list.length) return [];
   const withForum = (c: NewCourse) => !!site.forum && Number(c.fields.newsitems) > 0;
-  await insertRows(conn, db, 'course', list.map((c) => {
+  // Written with their final sort orders: an update of fresh compressed rows costs more than the insert.
+  const sortorders = await makeRoomForCourses(conn, db, list.map((c) => c.category.id));
+  await insertRows(conn, db, 'course', list.map((c, i) => {
     const named = c.sections.filter((s) => s.name !== null || s.summary !== '').length;
     // rebuild_course_cache bumps cacherev to max(now, previous + 1) once per section created, once
     // more (twice with the news forum) and once per section named: now + 2 for section 0 + forum.
     const bumps = c.sections.length + (withForum(c) ? 2 : 1) + named;
     const enddate = c.fields.format === 'weeks' && c.formatOptions.automaticenddate === '1'
       ? weeksEndDate(Number(c.fields.startdate), c.sections.length - 1) : c.fields.enddate;
-    return { ...c.fields, enddate, category: c.category.id, sortorder: 0, cacherev: now + bumps - 1 };
+    return { ...c.fields, enddate, category: c.category.id, sortorder: sortorders[i], cacherev: now + bumps - 1 };
   }));
   const [ids] = await conn.query<RowDataPacket[]>(`SELECT id, shortname FROM ${db.t('course')} WHERE shortname IN (?)`, [list.map((c) => c.fields.shortname)]);
   const idOf = new Map(ids.map((r) => [String(r.shortname), Number(r.id)]));
