@@ -1,6 +1,10 @@
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
 import { touchCacheFlags } from './users';
+import { removeGroupMemberships } from './groups';
+
+// Group primitives live in ./groups; re-exported for the tools that take them from here.
+export { addGroupMember, findGroup, findOrCreateGroup, removeGroupMemberships } from './groups';
 
 /**
  * Enrolments, role assignments, groups and cohorts as Moodle's API writes them
@@ -84,25 +88,6 @@ export async function hasRoleInContext(conn: PoolConnection, db: MoodleDb, conte
   return rows.length > 0;
 }
 
-/** The group of that name in the course, created as groups_create_group makes it when missing. */
-export async function findOrCreateGroup(conn: PoolConnection, db: MoodleDb, courseid: number, name: string, now: number): Promise<{ id: number; created: boolean }> {
-  const [rows] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${db.t('groups')} WHERE courseid = ? AND name = ? ORDER BY id LIMIT 1`, [courseid, name]);
-  if (rows.length) return { id: Number(rows[0].id), created: false };
-  const [res] = await conn.query<import('mysql2').ResultSetHeader>(
-    `INSERT INTO ${db.t('groups')} (courseid, idnumber, name, description, descriptionformat, enrolmentkey, picture, visibility, participation, timecreated, timemodified)
-     VALUES (?, '', ?, NULL, 1, NULL, 0, 0, 1, ?, ?)`, [courseid, name, now, now]);
-  return { id: res.insertId, created: true };
-}
-
-/** groups_add_member: the membership, and the group's timemodified. */
-export async function addGroupMember(conn: PoolConnection, db: MoodleDb, groupid: number, userid: number, now: number, component = '', itemid = 0): Promise<boolean> {
-  const [have] = await conn.query<RowDataPacket[]>(`SELECT 1 FROM ${db.t('groups_members')} WHERE groupid = ? AND userid = ?`, [groupid, userid]);
-  if (have.length) return false;
-  await conn.query(`INSERT INTO ${db.t('groups_members')} (groupid, userid, timeadded, component, itemid) VALUES (?, ?, ?, ?, ?)`, [groupid, userid, now, component, itemid]);
-  await conn.query(`UPDATE ${db.t('groups')} SET timemodified = ? WHERE id = ?`, [now, groupid]);
-  return true;
-}
-
 /** A system cohort by name, created as cohort_add_cohort makes it when missing. */
 export async function findOrCreateCohort(conn: PoolConnection, db: MoodleDb, name: string, idnumber: string | undefined, now: number): Promise<{ id: number; created: boolean }> {
   const [rows] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${db.t('cohort')} WHERE name = ? ORDER BY id LIMIT 1`, [name]);
@@ -136,28 +121,6 @@ export async function enableEnrolInstance(conn: PoolConnection, db: MoodleDb, en
   await conn.query(`UPDATE ${db.t('enrol')} SET status = 0, timemodified = ? WHERE id = ?`, [now, enrolid]);
   const [ctx] = await conn.query<RowDataPacket[]>(`SELECT path FROM ${db.t('context')} WHERE id = ?`, [course.contextid]);
   if (ctx.length && ctx[0].path) await touchCacheFlags(conn, db, 'accesslib/dirtycontexts', [String(ctx[0].path)], now, now + sessionTimeout);
-}
-
-/**
- * groups_remove_member for the user's memberships in the course's groups: only the groups listed
- * (`only`), or all but `except`, and with `component` only memberships of that component. Each
- * group left gets timemodified = now. Returns the ids of the groups left.
- */
-export async function removeGroupMemberships(conn: PoolConnection, db: MoodleDb, courseid: number, userid: number, now: number,
-  opts: { only?: number[]; except?: number[]; component?: string } = {}): Promise<number[]> {
-  if (opts.only && !opts.only.length) return [];
-  const where = ['g.courseid = ?', 'm.userid = ?'];
-  const params: unknown[] = [courseid, userid];
-  if (opts.only) { where.push('g.id IN (?)'); params.push(opts.only); }
-  if (opts.except?.length) { where.push('g.id NOT IN (?)'); params.push(opts.except); }
-  if (opts.component !== undefined) { where.push('m.component = ?'); params.push(opts.component); }
-  const [rows] = await conn.query<RowDataPacket[]>(
-    `SELECT m.id, m.groupid FROM ${db.t('groups_members')} m JOIN ${db.t('groups')} g ON g.id = m.groupid WHERE ${where.join(' AND ')}`, params);
-  if (!rows.length) return [];
-  await conn.query(`DELETE FROM ${db.t('groups_members')} WHERE id IN (?)`, [rows.map((r) => r.id)]);
-  const groups = [...new Set(rows.map((r) => Number(r.groupid)))];
-  await conn.query(`UPDATE ${db.t('groups')} SET timemodified = ? WHERE id IN (?)`, [now, groups]);
-  return groups;
 }
 
 /**
@@ -229,8 +192,3 @@ export async function setUserEnrolmentStatus(conn: PoolConnection, db: MoodleDb,
   return { found: have.length, changed };
 }
 
-/** The group of that name in the course, if any. */
-export async function findGroup(conn: PoolConnection, db: MoodleDb, courseid: number, name: string): Promise<number | undefined> {
-  const [rows] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${db.t('groups')} WHERE courseid = ? AND name = ? ORDER BY id LIMIT 1`, [courseid, name]);
-  return rows.length ? Number(rows[0].id) : undefined;
-}

@@ -106,10 +106,32 @@ async function runChunk(deps: ApplyDeps, conn: PoolConnection, run: RunRow, chun
   const good = read.filter((r) => !r.error);
   const outcomes = await applyRows(operation, ctx, good.map((r) => r.row), pending);
   const byRow = new Map(good.map((r, i) => [r, outcomes[i]]));
-  return read.map((r) => {
+  const ledger = read.map((r) => {
     const o = r.error ? { status: 'failed' as const, message: r.error } : byRow.get(r)!;
     return withLabel([r.row.line, r.start, r.end, o.status, o.message], r.label);
   });
+  if (operation.afterRows && chunkNo === run.plan.chunks.length - 1) {
+    for (const note of await afterRows(deps.store, operation, ctx, run, settings, pending)) ledger.push([0, 0, 0, 'note', note, 'after the rows']);
+  }
+  return ledger;
+}
+
+/** The operation's after-rows step, under its own savepoint: a failure there is reported, and never undoes the rows. */
+async function afterRows(store: FileStore, operation: ToolOperation, ctx: ChunkContext, run: RunRow, settings: Record<string, string>, pending: unknown[]): Promise<string[]> {
+  async function* fileRows() {
+    for (let i = 0; i < run.plan.chunks.length; i++) {
+      for (const r of await readChunk(store, run, i, settings)) if (!r.error) yield r.row;
+    }
+  }
+  const mark = pending.length;
+  await ctx.conn.query('SAVEPOINT msync_after_rows');
+  try {
+    return await operation.afterRows!(ctx, fileRows);
+  } catch (e) {
+    await ctx.conn.query('ROLLBACK TO SAVEPOINT msync_after_rows');
+    pending.length = mark;
+    return [`failed: ${describeRowError(e)}`];
+  }
 }
 
 /** An archive entry's outcome carries its name for the report; a CSV row's stays as it was. */

@@ -56,7 +56,8 @@ export interface RunPlan {
 }
 
 /** Per row of a chunk: line, byte range, status, message, and how the report names it when not "line N" (an archive entry). */
-export type LedgerOutcome = [line: number, start: number, end: number, status: 'applied' | 'failed' | 'skipped', message: string, label?: string];
+// A `note` is what an operation did after the file's rows (ToolOperation.afterRows): reported, never counted as a row.
+export type LedgerOutcome = [line: number, start: number, end: number, status: 'applied' | 'failed' | 'skipped' | 'note', message: string, label?: string];
 
 export interface RunRow {
   runkey: string;

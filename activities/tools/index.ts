@@ -3,11 +3,12 @@ import type { Tool, ToolOperation } from './types';
 import { coursesTool } from './courses';
 import { usersTool } from './users';
 import { enrolsTool } from './enrols';
+import { groupsTool } from './groups';
 import { userPicturesTool } from './userpictures';
 import { cohortsTool } from './cohorts';
 
 /** Every tool, in the order "sync all" runs them (spec decision 19: courses, users, user pictures, cohorts, enrolments, groups). */
-export const tools: Tool[] = [coursesTool, usersTool, userPicturesTool, cohortsTool, enrolsTool];
+export const tools: Tool[] = [coursesTool, usersTool, userPicturesTool, cohortsTool, enrolsTool, groupsTool];
 
 export function findTool(name: string): Tool {
   const tool = tools.find((t) => t.name === name);

@@ -78,6 +78,13 @@ export interface ToolOperation {
   /** A setting that, when on, removes the input once processed even while filecleanup is off. */
   forceCleanupSetting?: string;
   apply(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]>;
+  /**
+   * Work once every row of the file has run (a purge over what the file named, say): inside the
+   * last chunk's transaction, so it happens exactly once with it and is rolled back in a
+   * simulation. `fileRows` reads the file's rows again. Returns lines for the report; a throw is
+   * reported and rolled back alone, the rows stand.
+   */
+  afterRows?(ctx: ChunkContext, fileRows: () => AsyncIterable<DataRow>): Promise<string[]>;
 }
 
 export interface Tool {
