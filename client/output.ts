@@ -21,3 +21,6 @@ export function formatBytes(n: number): string {
 }
 
 export const isoTime = (ms: number | undefined): string => (ms ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
+
+/** 12,345: counts as people read them. */
+export const formatCount = (n: number): string => n.toLocaleString('en-US');

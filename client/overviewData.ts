@@ -9,7 +9,7 @@ import { syncDropFolder } from '../activities/env';
 import type { CommandContext } from './context';
 import { listSchedules, type ScheduleView } from './schedules';
 import { toolScheduleId } from './toolSchedules';
-import { pollRun } from './progress';
+import { pollRun, type RunSnapshot } from './progress';
 import { searchAttributes, type FileProgress, type FileRunSummary, type ToolRunSummary } from '../workflows/shared';
 
 export interface WaitingFile {
@@ -103,6 +103,19 @@ async function lastRun(client: Client, tool: string, op: string): Promise<LastRu
   };
 }
 
+/** What a running tool run does now, from one poll of its queries. */
+export function runningView(workflowId: string, snap: RunSnapshot): RunningView {
+  return {
+    workflowId,
+    stage: snap.status?.stage ?? 'starting',
+    waitingFor: snap.status?.waitingFor ?? null,
+    file: snap.status?.current?.file ?? null,
+    fileIndex: snap.status?.current?.index ?? null,
+    fileCount: snap.status?.files.length ?? 0,
+    progress: snap.progress ?? null,
+  };
+}
+
 /** Every running tool run, by "tool:op", with what it does now (status and progress queries). */
 async function runningNow(client: Client): Promise<Map<string, RunningView>> {
   const out = new Map<string, RunningView>();
@@ -110,16 +123,7 @@ async function runningNow(client: Client): Promise<Map<string, RunningView>> {
     const tool = w.typedSearchAttributes.get(searchAttributes.tool);
     const op = w.typedSearchAttributes.get(searchAttributes.operation);
     if (!tool || !op) continue;
-    const snap = await pollRun(client, w.workflowId);
-    out.set(`${tool}:${op}`, {
-      workflowId: w.workflowId,
-      stage: snap.status?.stage ?? 'starting',
-      waitingFor: snap.status?.waitingFor ?? null,
-      file: snap.status?.current?.file ?? null,
-      fileIndex: snap.status?.current?.index ?? null,
-      fileCount: snap.status?.files.length ?? 0,
-      progress: snap.progress ?? null,
-    });
+    out.set(`${tool}:${op}`, runningView(w.workflowId, await pollRun(client, w.workflowId)));
   }
   return out;
 }

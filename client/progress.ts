@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { formatCount as num } from './output';
 import { formatAge } from '../workflows/format';
 import { progressQuery, runStatusQuery, type FileProgress, type FileRunSummary, type RunStatus } from '../workflows/shared';
 
@@ -29,7 +30,6 @@ export async function followRun(client: Client, workflowId: string, done: Promis
   }
 }
 
-const num = (n: number) => n.toLocaleString('en-US');
 const RATE_WINDOW_MS = 5000;
 
 interface Sample { at: number; rows: number }

@@ -119,6 +119,8 @@ describe('run and overview', () => {
     }, 60000, 200);
     assert.equal(applying.running.workflowId, first.json.workflowId);
     assert.equal(applying.running.file, 'big-c.csv');
+    const shown = await cli(['runs', 'show', first.json.workflowId]);
+    assert.match(shown.stdout, /: RUNNING, started .*\nnow: big-c\.csv (applying \d+% \([\d,]+\/20,000 rows, 0 failed\)|finalizing|done)/);
     const second = await cli(['run', 'users', '--op', 'suspend', '--json']);
     const waiting = await waitFor('the suspend run waiting for the add run', async () => {
       const o = await op('users:suspend');

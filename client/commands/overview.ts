@@ -1,12 +1,11 @@
 import { parseArgs, expectPositionals } from '../args';
-import { ok, table, formatBytes, isoTime } from '../output';
+import { ok, table, formatBytes, formatCount as num, isoTime } from '../output';
 import type { Command } from '../context';
 import { formatAge } from '../../activities/locks';
 import { gatherOverview, type OperationView, type OverviewData } from '../overviewData';
+import { runningText } from '../runText';
 
 const usage = 'moodle-sync overview [--json]';
-
-const num = (n: number) => n.toLocaleString('en-US');
 
 function waitingText(o: OperationView): string {
   if (!o.waiting.length) return '-';
@@ -28,17 +27,7 @@ function lastRunCells(o: OperationView): string[] {
   return [isoTime(r.closeTime ? Date.parse(r.closeTime) : undefined), `${r.outcome}${r.simulate ? ' (simulation)' : ''}`, rows, outputs.join(', ') || '-'];
 }
 
-function nowText(o: OperationView): string {
-  const r = o.running;
-  if (!r) return '-';
-  if (r.stage === 'waiting') return `waiting for ${r.waitingFor ?? 'another run'}`;
-  if (r.stage !== 'processing' || !r.file) return r.stage;
-  const which = r.fileCount > 1 ? ` (${(r.fileIndex ?? 0) + 1}/${r.fileCount})` : '';
-  const p = r.progress;
-  if (!p || p.stage !== 'applying') return `${r.file}${which} ${p?.stage ?? 'starting'}`;
-  const pct = p.rowsTotal ? Math.floor((p.rowsDone * 100) / p.rowsTotal) : 0;
-  return `${r.file}${which} applying ${pct}% (${num(p.rowsDone)}/${num(p.rowsTotal)} rows, ${num(p.failed)} failed)`;
-}
+const nowText = (o: OperationView): string => (o.running ? runningText(o.running) : '-');
 
 export function overviewText(d: OverviewData): string {
   const name = (o: OperationView) => `${o.tool}:${o.op}`;

@@ -5,7 +5,9 @@ import { parseArgs, expectPositionals } from '../args';
 import { ok, table, isoTime } from '../output';
 import type { Command } from '../context';
 import { searchAttributes, type FileRunSummary, type PruneResult, type ToolRunSummary } from '../../workflows/shared';
-import { fileBlock, toolRunText } from '../runText';
+import { fileBlock, runningText, toolRunText } from '../runText';
+import { runningView } from '../overviewData';
+import { pollRun } from '../progress';
 import type { SyncAllSummary } from '../../workflows/syncAll';
 
 const usage = `moodle-sync runs [--tool <tool>] [--limit <n>]
@@ -62,6 +64,10 @@ export const runsCommand: Command = {
         outcome: desc.typedSearchAttributes.get(searchAttributes.outcome) ?? null,
       };
       const head = `${desc.workflowId} (${desc.type}): ${status}, started ${isoTime(desc.startTime.getTime())}${desc.closeTime ? `, closed ${isoTime(desc.closeTime.getTime())}` : ''}`;
+      if (status === 'RUNNING' && desc.type === 'runTool') {
+        const now = runningView(desc.workflowId, await pollRun(client, desc.workflowId));
+        return ok({ ...base, result: null, now }, `${head}\nnow: ${runningText(now)}`);
+      }
       if (status !== 'COMPLETED') return ok({ ...base, result: null }, head);
       const result = await handle.result();
       return ok({ ...base, result }, `${head}\n${summaryText(desc.type, result)}`);
