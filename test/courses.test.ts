@@ -379,6 +379,36 @@ describe('courses tool: create and update', () => {
     assert.equal((await query('SELECT * FROM mdl_course_sections WHERE course = ?', [good.id])).length, 5);
   });
 
+  it('categories: hidden when courses_newcategoriesvisible is off; found by idnumber with courses_coursecategoryidentifier = idnumber', async () => {
+    await setting('courses_newcategoriesvisible', '0');
+    let r = await run('hidden.csv', 'shortname;fullname;category\nHID1;Hidden course;Hidden/Below\n');
+    await setting('courses_newcategoriesvisible', '1');
+    assert.equal(r.rows.applied, 1);
+    for (const name of ['Hidden', 'Below']) {
+      const c = await category(name);
+      assert.deepEqual([c.visible, c.visibleold], [0, 0], name);
+    }
+    assert.equal((await course('HID1')).visible, 1, 'the course itself takes the site default (moodlecourse visible)');
+
+    await sb.db.query("UPDATE mdl_course_categories SET idnumber = 'ELSE-1' WHERE name = 'Elsewhere'");
+    await setting('courses_coursecategoryidentifier', 'idnumber');
+    try {
+      r = await run('bycatidnumber.csv', 'shortname;fullname;category\nIDN1;By idnumber;ELSE-1\nIDN2;Unknown;NOPE-1\n');
+    } finally {
+      await setting('courses_coursecategoryidentifier', 'idname');
+    }
+    assert.deepEqual(r.rows, { total: 2, applied: 1, failed: 1, skipped: 0 });
+    assert.equal((await course('IDN1')).category, (await category('Elsewhere')).id);
+    assert.match(await storeText(sb, r.report), /line 3: failed: category: no category with idnumber "NOPE-1" \(courses_coursecategoryidentifier is idnumber\)/);
+
+    // A simulation creates nothing, categories included (the original made them for real).
+    const sim = await runToolFile(sb, 'courses', 'sim.csv', 'shortname;fullname;category\nSIM1;Simulated;Simulated/Path\n', ['--simulate']);
+    assert.equal(sim.rows.applied, 1);
+    assert.match(await storeText(sb, sim.report), /line 2: applied: course SIM1 \(id \d+\) created in Simulated\/Path/);
+    assert.equal(await course('SIM1'), undefined);
+    assert.equal(await category('Simulated'), undefined);
+  });
+
   it('a file without the identifier column is refused before any write', async () => {
     await setting('courses_fileuploadidentifier', 'idnumber');
     try {
@@ -387,6 +417,15 @@ describe('courses tool: create and update', () => {
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.json.refusal, /courses are identified by idnumber \(courses_fileuploadidentifier\): the file needs the "idnumber" column/);
       assert.equal(await course('NOID1'), undefined);
+
+      // Identified by id: an existing course is updated (courses_forceupdate is on since the test above); an unknown id cannot make a course.
+      await setting('courses_fileuploadidentifier', 'id');
+      const full = await course('FULL1');
+      const r2 = await run('byid.csv', `id;shortname;fullname\n${full.id};FULL1;Full course renamed\n99999;NEWID;New\n`);
+      assert.deepEqual(r2.rows, { total: 2, applied: 1, failed: 1, skipped: 0 });
+      assert.equal((await course('FULL1')).fullname, 'Full course renamed');
+      assert.equal(await course('NEWID'), undefined);
+      assert.match(await storeText(sb, r2.report), /line 3: failed: id: no course with id 99999; a new course cannot be given an id/);
     } finally {
       await setting('courses_fileuploadidentifier', 'shortname');
     }
