@@ -181,8 +181,10 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
 
   it('check reports exists / missing and writes nothing to Moodle', async () => {
     const before = await snapshotTables(sb.db);
-    const r = await run('check', 'courses.csv', 'TESTCOURSE1\nNOPE99\n# a comment\nMASTER1\n');
-    assert.deepEqual(r.rows, { total: 3, applied: 2, failed: 0, skipped: 1 });
+    // Reference 5.1.3: a line is `<identifier>[;<description>]`; more fields are a row error.
+    const r = await run('check', 'courses.csv', 'TESTCOURSE1\nNOPE99;the old physics course\n# a comment\nMASTER1\nMASTER2;a;b\n');
+    assert.deepEqual(r.rows, { total: 4, applied: 2, failed: 1, skipped: 1 });
+    assert.match(await report(r.report), /line 5: failed: line 5: 3 values for 2 columns/);
     const text = await report(r.report);
     assert.match(text, new RegExp(`line 1: applied: exists: shortname "TESTCOURSE1" is course ${course.TESTCOURSE1.id}, TESTCOURSE1 "Test course for creation 1"`));
     assert.match(text, /line 2: skipped: missing: no course with shortname "NOPE99"/);

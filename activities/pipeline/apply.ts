@@ -44,7 +44,9 @@ async function readChunk(store: FileStore, run: RunRow, chunkNo: number, setting
     const values: Record<string, string> = {};
     let error = rec.error ? `line ${rec.line}: ${rec.error}` : undefined;
     if (!error && rec.fields) {
-      if (rec.fields.length !== header.length) {
+      // A header-less list's line holds its value and may leave the optional columns after it out.
+      const fits = run.plan.headerRange === null ? rec.fields.length <= header.length : rec.fields.length === header.length;
+      if (!fits) {
         error = `line ${rec.line}: ${rec.fields.length} value${rec.fields.length === 1 ? '' : 's'} for ${header.length} column${header.length === 1 ? '' : 's'}`;
       }
       header.forEach((h, i) => { values[h] = rec.fields![i] ?? ''; });

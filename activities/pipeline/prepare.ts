@@ -71,7 +71,7 @@ async function planCsv(abs: string, operation: ToolOperation, settings: Record<s
   let plan: RunPlan = { header: [], headerRange: null, chunks: [], totalRows: 0, readErrors: 0 };
   if (!refusal) {
     try {
-      plan = await planChunks(abs, format, operation.header !== null, operation.chunkSize ?? 1000);
+      plan = await planChunks(abs, format, operation.header === null ? ['value', ...(operation.listColumns ?? [])] : null, operation.chunkSize ?? 1000);
     } catch (e) {
       if (!(e instanceof CsvSyntaxError)) throw e;
       refusal = e.message;
@@ -92,9 +92,13 @@ function summarise(run: NonNullable<Awaited<ReturnType<typeof readRun>>>): Prepa
   return { status: run.refusal ? 'refused' : 'ready', refusal: run.refusal ?? undefined, sha256: run.sha256, totalRows: run.plan.totalRows, chunks: run.plan.chunks.length };
 }
 
-/** Streams the file once: the header, the data rows, and where every chunk starts. */
-async function planChunks(abs: string, format: CsvFormat, hasHeader: boolean, chunkSize: number): Promise<RunPlan> {
-  const plan: RunPlan = { header: hasHeader ? [] : ['value'], headerRange: null, chunks: [], totalRows: 0, readErrors: 0 };
+/**
+ * Streams the file once: the header, the data rows, and where every chunk starts. `listColumns`:
+ * the columns of a header-less file (null: the file's first line is its header).
+ */
+async function planChunks(abs: string, format: CsvFormat, listColumns: string[] | null, chunkSize: number): Promise<RunPlan> {
+  const hasHeader = listColumns === null;
+  const plan: RunPlan = { header: listColumns ?? [], headerRange: null, chunks: [], totalRows: 0, readErrors: 0 };
   let current: ChunkPlan | undefined;
   for await (const rec of readRecords(abs, format)) {
     if (rec.comment) continue;

@@ -69,8 +69,10 @@ export interface ToolOperation {
    * name order) are the rows, each with its `content`.
    */
   input?: 'csv' | 'zip';
-  /** null: the file has no header; every row is one value in column `value`. Unused for archives. */
+  /** null: the file has no header; every row is one value in column `value` (then `listColumns`). Unused for archives. */
   header: HeaderSpec | null;
+  /** A header-less file: the columns a line may carry after its value, in order (absent ones are ''). */
+  listColumns?: readonly string[];
   /** Rows per chunk (one transaction each). */
   chunkSize?: number;
   /** Columns whose values never leave the input (clear passwords): emptied in tryback lines. */

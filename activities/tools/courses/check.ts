@@ -12,6 +12,8 @@ export const checkCourses: ToolOperation = {
   summary: 'report which listed courses exist (writes nothing)',
   locationSetting: 'courses_fileexistlocation',
   header: null,
+  // Reference 5.1.3: `<identifier>[<sep><description>]`; the description is the operator's note.
+  listColumns: ['description'],
   chunkSize: 1000,
   async apply(ctx, rows) {
     const field = courseIdentifier(ctx.settings.courses_existfileidentifier);
