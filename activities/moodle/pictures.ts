@@ -28,7 +28,10 @@ export type IconResult = { ok: true; set: IconSet } | { ok: false; kind: 'not an
 
 /** sharp (libvips) loads on first use: CLI commands that never make a picture do not pay for it. */
 let sharpModule: Promise<(typeof import('sharp'))['default']> | undefined;
-const loadSharp = () => (sharpModule ??= import('sharp').then((m) => m.default));
+const loadSharp = () => (sharpModule ??= import('sharp').then((m) => {
+  m.default.cache(false); // every image is new: libvips' operation cache would only hold memory
+  return m.default;
+}));
 
 export const sha1 = (data: Buffer | string): string => createHash('sha1').update(data).digest('hex');
 
