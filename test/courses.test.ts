@@ -235,6 +235,13 @@ describe('courses tool: create and update', () => {
     const d = diff(snap, await snapshot());
     for (const t of TABLES.filter((t) => t !== 'course')) assert.deepEqual(d.get(t), { inserted: [], updated: [], deleted: [] }, `${t} untouched`);
     assert.match(await storeText(sb, r.report), /line 2: applied: course TESTCOURSE3 \(id \d+\) updated \(fullname\)\n/);
+
+    // A file that creates a course then updates it: the second row sees the first one's course.
+    r = await run('twice.csv', 'shortname;fullname;newsitems;category\nTWICE1;First name;1;Miscellaneous/TestsNew\nTWICE1;Second name;;\n');
+    assert.deepEqual(r.rows, { total: 2, applied: 2, failed: 0, skipped: 0 });
+    const twice = await query("SELECT fullname, newsitems FROM mdl_course WHERE shortname = 'TWICE1'");
+    assert.deepEqual(twice, [{ fullname: 'Second name', newsitems: 1 }]);
+    assert.match(await storeText(sb, r.report), /line 2: applied: course TWICE1 \(id \d+\) created[^\n]*\nline 3: applied: course TWICE1 \(id \d+\) updated \(fullname\)\n/);
   });
 
   it('update: a move to a new category (contexts re-pathed, counts, sort orders), hide, summary, self enrolment, a section name; courses_protectcategory keeps the category', async () => {
