@@ -3,6 +3,9 @@ import type { MoodleDb } from './db';
 import { touchCacheFlags } from './users';
 import { ACTING_USER, CONTEXT_COURSE, unenrolUser } from './enrol';
 import { createGroup } from './groups';
+import { logEvents } from './deferred';
+import { cohortCreated } from './events';
+import { eventContext } from './eventContexts';
 
 /**
  * Cohorts and the cohort enrolment method as Moodle 5.1's API writes them (moodle-writes.md:
@@ -44,11 +47,12 @@ export async function categoryContext(conn: PoolConnection, db: MoodleDb, field:
 
 export interface NewCohort { contextid: number; name: string; idnumber: string | null; description: string; component: string }
 
-/** cohort_add_cohort: visible, no theme, created and modified now. */
+/** cohort_add_cohort: visible, no theme, created and modified now; cohort_created in its context. */
 export async function createCohort(conn: PoolConnection, db: MoodleDb, c: NewCohort, now: number): Promise<number> {
   const [res] = await conn.query<ResultSetHeader>(
     `INSERT INTO ${db.t('cohort')} (contextid, name, idnumber, description, descriptionformat, visible, component, timecreated, timemodified, theme)
      VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, '')`, [c.contextid, c.name, c.idnumber, c.description, FORMAT_MOODLE, c.component, now, now]);
+  await logEvents(conn, db, now, [cohortCreated(await eventContext(conn, db, c.contextid), res.insertId)]);
   return res.insertId;
 }
 

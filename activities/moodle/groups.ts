@@ -1,10 +1,13 @@
 import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
+import { logEvents } from './deferred';
+import { groupCreated, groupingCreated, groupingGroupAssigned, groupMemberAdded, groupMemberRemoved } from './events';
+import { courseEventContext } from './eventContexts';
 
 /**
  * Groups and groupings as Moodle's group API writes them (moodle-writes.md: create a group, add a
  * group member, groupings, removing a group member, deleting a group). None of these writes
- * cache_flags or course.cacherev, and the project writes no event log rows.
+ * cache_flags or course.cacherev. Events (logstore) are logged in the course context.
  */
 
 export type GroupTable = 'groups' | 'groupings';
@@ -48,6 +51,7 @@ export async function createGroup(conn: PoolConnection, db: MoodleDb, g: NewGrou
     `INSERT INTO ${db.t('groups')} (courseid, idnumber, name, description, descriptionformat, enrolmentkey, picture, visibility, participation, timecreated, timemodified)
      VALUES (?, ?, ?, ?, ?, NULL, 0, 0, 1, ?, ?)`,
     [g.courseid, g.idnumber ?? '', g.name, g.description ?? null, g.descriptionformat ?? 0, now, now]);
+  await logEvents(conn, db, now, [groupCreated(await courseEventContext(conn, db, g.courseid), res.insertId)]);
   return res.insertId;
 }
 
@@ -65,6 +69,7 @@ export async function createGrouping(conn: PoolConnection, db: MoodleDb, g: NewG
   const [res] = await conn.query<ResultSetHeader>(
     `INSERT INTO ${db.t('groupings')} (courseid, name, idnumber, description, descriptionformat, configdata, timecreated, timemodified)
      VALUES (?, ?, ?, ?, 1, NULL, ?, ?)`, [g.courseid, g.name, g.idnumber, g.description, now, now]);
+  await logEvents(conn, db, now, [groupingCreated(await courseEventContext(conn, db, g.courseid), res.insertId)]);
   return res.insertId;
 }
 
@@ -87,6 +92,8 @@ export async function assignGrouping(conn: PoolConnection, db: MoodleDb, groupin
   const [have] = await conn.query<RowDataPacket[]>(`SELECT 1 FROM ${db.t('groupings_groups')} WHERE groupingid = ? AND groupid = ? LIMIT 1`, [groupingid, groupid]);
   if (have.length) return false;
   await conn.query(`INSERT INTO ${db.t('groupings_groups')} (groupingid, groupid, timeadded) VALUES (?, ?, ?)`, [groupingid, groupid, now]);
+  const [g] = await conn.query<RowDataPacket[]>(`SELECT courseid FROM ${db.t('groupings')} WHERE id = ?`, [groupingid]);
+  await logEvents(conn, db, now, [groupingGroupAssigned(await courseEventContext(conn, db, Number(g[0].courseid)), groupingid, groupid)]);
   return true;
 }
 
@@ -96,33 +103,39 @@ export async function findMembership(conn: PoolConnection, db: MoodleDb, groupid
   return rows.length ? { id: Number(rows[0].id), component: String(rows[0].component) } : undefined;
 }
 
-/** groups_add_member: the membership, and the group's timemodified. */
+/** groups_add_member: the membership, the group's timemodified, group_member_added. */
 export async function addGroupMember(conn: PoolConnection, db: MoodleDb, groupid: number, userid: number, now: number, component = '', itemid = 0): Promise<boolean> {
   if (await findMembership(conn, db, groupid, userid)) return false;
   await conn.query(`INSERT INTO ${db.t('groups_members')} (groupid, userid, timeadded, component, itemid) VALUES (?, ?, ?, ?, ?)`, [groupid, userid, now, component, itemid]);
   await conn.query(`UPDATE ${db.t('groups')} SET timemodified = ? WHERE id = ?`, [now, groupid]);
+  const [g] = await conn.query<RowDataPacket[]>(`SELECT courseid FROM ${db.t('groups')} WHERE id = ?`, [groupid]);
+  await logEvents(conn, db, now, [groupMemberAdded(await courseEventContext(conn, db, Number(g[0].courseid)), groupid, userid, component, itemid)]);
   return true;
 }
 
 /**
  * groups_remove_member for the user's memberships in the course's groups: only the groups listed
- * (`only`), or all but `except`, and with `component` only memberships of that component. Each
- * group left gets timemodified = now. Returns the ids of the groups left.
+ * (`only`), or all but `except`, and with `component` (and `itemid`) only memberships of that
+ * component. Each group left gets timemodified = now and a group_member_removed, by membership id.
+ * Returns the ids of the groups left.
  */
 export async function removeGroupMemberships(conn: PoolConnection, db: MoodleDb, courseid: number, userid: number, now: number,
-  opts: { only?: number[]; except?: number[]; component?: string } = {}): Promise<number[]> {
+  opts: { only?: number[]; except?: number[]; component?: string; itemid?: number } = {}): Promise<number[]> {
   if (opts.only && !opts.only.length) return [];
   const where = ['g.courseid = ?', 'm.userid = ?'];
   const params: unknown[] = [courseid, userid];
   if (opts.only) { where.push('g.id IN (?)'); params.push(opts.only); }
   if (opts.except?.length) { where.push('g.id NOT IN (?)'); params.push(opts.except); }
   if (opts.component !== undefined) { where.push('m.component = ?'); params.push(opts.component); }
+  if (opts.itemid !== undefined) { where.push('m.itemid = ?'); params.push(opts.itemid); }
   const [rows] = await conn.query<RowDataPacket[]>(
-    `SELECT m.id, m.groupid FROM ${db.t('groups_members')} m JOIN ${db.t('groups')} g ON g.id = m.groupid WHERE ${where.join(' AND ')}`, params);
+    `SELECT m.id, m.groupid FROM ${db.t('groups_members')} m JOIN ${db.t('groups')} g ON g.id = m.groupid WHERE ${where.join(' AND ')} ORDER BY m.id`, params);
   if (!rows.length) return [];
   await conn.query(`DELETE FROM ${db.t('groups_members')} WHERE id IN (?)`, [rows.map((r) => r.id)]);
   const groups = [...new Set(rows.map((r) => Number(r.groupid)))];
   await conn.query(`UPDATE ${db.t('groups')} SET timemodified = ? WHERE id IN (?)`, [now, groups]);
+  const course = await courseEventContext(conn, db, courseid);
+  await logEvents(conn, db, now, rows.map((r) => groupMemberRemoved(course, Number(r.groupid), userid)));
   return groups;
 }
 

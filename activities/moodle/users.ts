@@ -1,6 +1,10 @@
-import type { PoolConnection, RowDataPacket, ResultSetHeader } from 'mysql2/promise';
-import { createHash } from 'node:crypto';
+import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
+import { logEvents } from './deferred';
+import { CONTEXT_USER, userContext, userPasswordUpdated, userUpdated } from './events';
+
+// Cache flags and the batch that defers them live in ./deferred; re-exported for the modules that take them from here.
+export { touchCacheFlags } from './deferred';
 
 /**
  * Write primitives for users, matching what Moodle 5.1.3's own API writes
@@ -8,7 +12,7 @@ import type { MoodleDb } from './db';
  * Multi-row statements: a chunk of users costs a handful of round trips, not several per user.
  */
 
-export const CONTEXT_USER = 30;
+export { CONTEXT_USER };
 
 /** Site settings a new user takes when the file does not say (as user_create_user fills them). */
 export interface UserSiteConfig {
@@ -55,16 +59,18 @@ export interface ExistingUser {
   deleted: number;
   suspended: number;
   auth: string;
+  /** The user's context (level 30), when it exists. */
+  contextid?: number | null;
   [column: string]: unknown;
 }
 
-/** Users of a host matching any of the given usernames, idnumbers, emails or ids, in one query. */
+/** Users of a host matching any of the given usernames, idnumbers, emails or ids, with their contexts, in one query. */
 export async function findUsers(conn: PoolConnection, db: MoodleDb, mnethostid: number, keys: { usernames: string[]; idnumbers: string[]; emails: string[]; ids: number[] }): Promise<ExistingUser[]> {
   const clauses: string[] = [];
   const params: unknown[] = [mnethostid];
   const add = (column: string, values: unknown[]) => {
     if (!values.length) return;
-    clauses.push(`${column} IN (?)`);
+    clauses.push(`u.${column} IN (?)`);
     params.push(values);
   };
   add('username', keys.usernames);
@@ -72,7 +78,9 @@ export async function findUsers(conn: PoolConnection, db: MoodleDb, mnethostid: 
   add('email', keys.emails);
   add('id', keys.ids);
   if (!clauses.length) return [];
-  const [rows] = await conn.query<RowDataPacket[]>(`SELECT * FROM ${db.t('user')} WHERE mnethostid = ? AND (${clauses.join(' OR ')})`, params);
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT u.*, x.id AS contextid FROM ${db.t('user')} u LEFT JOIN ${db.t('context')} x ON x.contextlevel = ${CONTEXT_USER} AND x.instanceid = u.id
+      WHERE u.mnethostid = ? AND (${clauses.join(' OR ')})`, params);
   return rows as ExistingUser[];
 }
 
@@ -97,6 +105,22 @@ export async function insertUserContexts(conn: PoolConnection, db: MoodleDb, use
   await conn.query(`UPDATE ${db.t('context')} SET path = CONCAT('/1/', id) WHERE contextlevel = ? AND instanceid IN (?) AND path IS NULL`, [CONTEXT_USER, userIds]);
 }
 
+/** The users' contexts by user id, created first where missing (context_user::instance). */
+export async function userContexts(conn: PoolConnection, db: MoodleDb, userIds: number[]): Promise<Map<number, number>> {
+  const read = async (ids: number[]) => {
+    const [rows] = await conn.query<RowDataPacket[]>(`SELECT id, instanceid FROM ${db.t('context')} WHERE contextlevel = ? AND instanceid IN (?)`, [CONTEXT_USER, ids]);
+    return rows.map((r) => [Number(r.instanceid), Number(r.id)] as const);
+  };
+  if (!userIds.length) return new Map();
+  const found = new Map(await read(userIds));
+  const missing = userIds.filter((id) => !found.has(id));
+  if (missing.length) {
+    await insertUserContexts(conn, db, missing);
+    for (const [u, x] of await read(missing)) found.set(u, x);
+  }
+  return found;
+}
+
 /** Sets preferences (insert, or update in place), as set_user_preference does. */
 export async function setPreferences(conn: PoolConnection, db: MoodleDb, prefs: { userid: number; name: string; value: string }[]): Promise<void> {
   if (!prefs.length) return;
@@ -104,87 +128,14 @@ export async function setPreferences(conn: PoolConnection, db: MoodleDb, prefs: 
     [prefs.map((p) => [p.userid, p.name, p.value])]);
 }
 
-interface FlagTouch { flagtype: string; names: string[]; now: number; expiry: number }
-/** Connections whose cache flag writes wait for the end of the batch (one write for many rows). */
-const deferredFlags = new WeakMap<PoolConnection, FlagTouch[]>();
-
 /**
- * Runs `work` with the connection's cache flag writes collected, then writes them at once. Flags
- * of rows rolled back inside are dropped with `rollbackFlags(conn, mark)`, mark from `flagsMark`.
+ * user_update_user: the changed columns of one user, with timemodified, and its events: with a new
+ * password (`passwordUpdated`), user_password_updated first, as update_internal_user_password logs it.
  */
-export async function withDeferredCacheFlags<T>(conn: PoolConnection, db: MoodleDb, work: () => Promise<T>): Promise<T> {
-  if (deferredFlags.has(conn)) return work();
-  const touches: FlagTouch[] = [];
-  deferredFlags.set(conn, touches);
-  try {
-    const result = await work();
-    deferredFlags.delete(conn);
-    const groups = new Map<string, FlagTouch>();
-    for (const t of touches) {
-      const key = `${t.flagtype}\u0000${t.now}\u0000${t.expiry}`;
-      const g = groups.get(key);
-      if (g) g.names.push(...t.names); else groups.set(key, { ...t, names: [...t.names] });
-    }
-    for (const g of groups.values()) await touchCacheFlags(conn, db, g.flagtype, g.names, g.now, g.expiry);
-    return result;
-  } finally {
-    deferredFlags.delete(conn);
-  }
-}
-export const flagsMark = (conn: PoolConnection): number => deferredFlags.get(conn)?.length ?? 0;
-export function rollbackFlags(conn: PoolConnection, mark: number): void {
-  const touches = deferredFlags.get(conn);
-  if (touches) touches.length = mark;
-}
-
-/** One cache_flags row per flagtype and name: inserted if absent, otherwise refreshed in place. */
-export async function touchCacheFlags(conn: PoolConnection, db: MoodleDb, flagtype: string, names: string[], now: number, expiry: number): Promise<void> {
-  const deferred = deferredFlags.get(conn);
-  if (deferred) { deferred.push({ flagtype, names, now, expiry }); return; }
-  const unique = [...new Set(names)];
-  if (!unique.length) return;
-  const [rows] = await conn.query<RowDataPacket[]>(`SELECT name FROM ${db.t('cache_flags')} WHERE flagtype = ? AND name IN (?)`, [flagtype, unique]);
-  const present = new Set(rows.map((r) => String(r.name)));
-  if (present.size) {
-    await conn.query(`UPDATE ${db.t('cache_flags')} SET timemodified = ?, expiry = ?, value = '1' WHERE flagtype = ? AND name IN (?)`, [now, expiry, flagtype, [...present]]);
-  }
-  const missing = unique.filter((n) => !present.has(n));
-  if (missing.length) {
-    await conn.query(`INSERT INTO ${db.t('cache_flags')} (flagtype, name, timemodified, value, expiry) VALUES ?`, [missing.map((n) => [flagtype, n, now, '1', expiry])]);
-  }
-}
-
-/** Updates the changed columns of one user, with timemodified (user_update_user). */
-export async function updateUser(conn: PoolConnection, db: MoodleDb, id: number, changes: Record<string, unknown>, now: number): Promise<void> {
+export async function updateUser(conn: PoolConnection, db: MoodleDb, user: { id: number; contextid?: number | null }, changes: Record<string, unknown>, now: number,
+  passwordUpdated = false): Promise<void> {
   const cols = Object.keys(changes);
-  await conn.query(`UPDATE ${db.t('user')} SET ${[...cols.map((c) => `\`${c}\` = ?`), 'timemodified = ?'].join(', ')} WHERE id = ?`, [...cols.map((c) => changes[c]), now, id]);
-}
-
-/**
- * Moodle's soft delete (delete_user): the account row is kept with deleted = 1 and its username,
- * idnumber and email rewritten; its preferences, profile data, memberships, enrolments and role
- * assignments go; the groups it left are touched; a data privacy deletion request is recorded.
- */
-export async function softDeleteUser(conn: PoolConnection, db: MoodleDb, user: ExistingUser, now: number, sessionTimeout: number, actingUserId: number): Promise<void> {
-  let delname = `${String(user.email).toLowerCase()}.${now}`.replace(/[^a-z0-9_.@-]/g, '');
-  for (let n = now; ; n++) {
-    const [clash] = await conn.query<RowDataPacket[]>(`SELECT 1 FROM ${db.t('user')} WHERE username = ? AND mnethostid = ?`, [delname, user.mnethostid]);
-    if (!clash.length) break;
-    delname = `${String(user.email).toLowerCase()}.${n + 1}`.replace(/[^a-z0-9_.@-]/g, '');
-  }
-  const [groups] = await conn.query<RowDataPacket[]>(`SELECT DISTINCT groupid FROM ${db.t('groups_members')} WHERE userid = ?`, [user.id]);
-  await conn.query(`DELETE FROM ${db.t('role_assignments')} WHERE userid = ?`, [user.id]);
-  await conn.query(`DELETE FROM ${db.t('groups_members')} WHERE userid = ?`, [user.id]);
-  if (groups.length) await conn.query(`UPDATE ${db.t('groups')} SET timemodified = ? WHERE id IN (?)`, [now, groups.map((g) => g.groupid)]);
-  await conn.query(`DELETE FROM ${db.t('user_enrolments')} WHERE userid = ?`, [user.id]);
-  await conn.query(`DELETE FROM ${db.t('cohort_members')} WHERE userid = ?`, [user.id]);
-  await conn.query(`DELETE FROM ${db.t('user_info_data')} WHERE userid = ?`, [user.id]);
-  await conn.query(`DELETE FROM ${db.t('user_preferences')} WHERE userid = ?`, [user.id]);
-  await conn.query(`UPDATE ${db.t('user')} SET deleted = 1, username = ?, idnumber = '', email = ?, timemodified = ? WHERE id = ?`,
-    [delname, createHash('md5').update(user.username).digest('hex'), now, user.id]);
-  await touchCacheFlags(conn, db, 'accesslib/dirtyusers', [String(user.id)], now, now + sessionTimeout);
-  await conn.query<ResultSetHeader>(
-    `INSERT INTO ${db.t('tool_dataprivacy_request')} (type, comments, commentsformat, userid, requestedby, status, dpo, dpocomment, dpocommentformat, systemapproved, usermodified, timecreated, timemodified, creationmethod)
-     VALUES (2, 'Automatically created upon user deletion.', 0, ?, ?, 2, 0, NULL, 0, 0, ?, ?, ?, 1)`,
-    [user.id, actingUserId, actingUserId, now, now]);
+  await conn.query(`UPDATE ${db.t('user')} SET ${[...cols.map((c) => `\`${c}\` = ?`), 'timemodified = ?'].join(', ')} WHERE id = ?`, [...cols.map((c) => changes[c]), now, user.id]);
+  const ctx = userContext(user.contextid ?? (await userContexts(conn, db, [user.id])).get(user.id)!, user.id);
+  await logEvents(conn, db, now, passwordUpdated ? [userPasswordUpdated(ctx), userUpdated(ctx)] : [userUpdated(ctx)]);
 }

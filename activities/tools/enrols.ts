@@ -4,7 +4,8 @@ import {
   hasRoleInContext, removeGroupMemberships, setUserEnrolmentStatus, unassignRoles, unenrolUser,
   type CourseRef, type EnrolInstance,
 } from '../moodle/enrol';
-import { flagsMark, readUserSiteConfig, rollbackFlags, withDeferredCacheFlags } from '../moodle/users';
+import { readUserSiteConfig } from '../moodle/users';
+import { deferMark, rollbackDeferred, withDeferredWrites } from '../moodle/deferred';
 import { parseMoodleTime } from '../moodle/time';
 import { timeZone } from './userEnrolments';
 import { EnrolLookups } from './enrolsLookups';
@@ -104,7 +105,7 @@ async function instanceToEnrol(ctx: ChunkContext, lk: EnrolLookups, p: RowPlan, 
   const enabled = all.find((i) => i.status === 0);
   if (enabled) return enabled;
   if (all.length && ctx.settings.enrols_enableenrolondisabled === '1') {
-    await enableEnrolInstance(ctx.conn, ctx.db, all[0].id, p.course, ctx.now, sessionTimeout);
+    await enableEnrolInstance(ctx.conn, ctx.db, all[0], p.course, ctx.now, sessionTimeout);
     lk.markEnabled(p.course.id, all[0].id);
     notes.push(`enabled the disabled "${plugin}" enrolment of ${p.course.shortname}`);
     return { ...all[0], status: 0 };
@@ -216,12 +217,13 @@ const rowMessage = (p: RowPlan, row: DataRow, notes: string[]) =>
 /**
  * A chunk: every row planned against one set of chunk-wide lookups; plain adds whose user and
  * course no other row of the chunk touches are written together (addEnrolments), every other row
- * on its own, in file order, under a savepoint. Cache flags are written once at the end.
+ * on its own, in file order, under a savepoint. Cache flags and event log rows are written once at
+ * the end (a rolled-back row's are dropped with it).
  */
 async function applySync(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]> {
   const site = await readUserSiteConfig(ctx.conn, ctx.db);
   const tz = await timeZone(ctx);
-  return withDeferredCacheFlags(ctx.conn, ctx.db, async () => {
+  return withDeferredWrites(ctx.conn, ctx.db, async () => {
     const lk = await EnrolLookups.load(ctx, rows, site.mnethostid);
     const out: RowOutcome[] = new Array(rows.length);
     const plans: (RowPlan | undefined)[] = rows.map((row, i) => {
@@ -247,7 +249,7 @@ async function applySync(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome
       const p = plans[i];
       if (!p || batched[i]) continue;
       await ctx.conn.query('SAVEPOINT msync_enrols_row');
-      const flags = flagsMark(ctx.conn);
+      const mark = deferMark(ctx.conn);
       const instances = lk.snapshot();
       try {
         const notes = [...(await applyCommand(ctx, lk, p, site.sessionTimeout)), ...(await applyGroups(ctx, p))];
@@ -255,7 +257,7 @@ async function applySync(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome
       } catch (e) {
         if (!(e instanceof RowError)) throw e;
         await ctx.conn.query('ROLLBACK TO SAVEPOINT msync_enrols_row');
-        rollbackFlags(ctx.conn, flags);
+        rollbackDeferred(ctx.conn, mark);
         lk.restore(instances);
         out[i] = { status: 'failed', message: e.message };
       }

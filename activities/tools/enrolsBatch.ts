@@ -1,13 +1,15 @@
-import type { RowDataPacket } from 'mysql2/promise';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { ChunkContext } from './types';
 import type { RowPlan } from './enrols';
 import { ACTING_USER, enrolmentChange, enrolResult, type EnrolInstance } from '../moodle/enrol';
-import { touchCacheFlags } from '../moodle/users';
+import { logEvents, touchCacheFlags } from '../moodle/deferred';
+import { courseContext, roleAssigned, userEnrolmentCreated, userEnrolmentUpdated, type LogEvent } from '../moodle/events';
 
 /**
  * Many independent `add` rows at once: what enrolUser does row by row (the user enrolment, created
- * or its dates changed, then the role in the course context, then dirtyusers), with one read and
- * one insert per table for the whole set. Each (user, course) appears once in `items`.
+ * or its dates changed, then the role in the course context, then dirtyusers, and their events in
+ * row order), with one read, one insert and one read of the new ids per table for the whole set.
+ * Each (user, course) appears once in `items`.
  */
 export async function addEnrolments(ctx: ChunkContext, items: { p: RowPlan; instance: EnrolInstance }[], sessionTimeout: number): Promise<('enrolled' | 'updated' | 'unchanged')[]> {
   if (!items.length) return [];
@@ -26,6 +28,8 @@ export async function addEnrolments(ctx: ChunkContext, items: { p: RowPlan; inst
   const newRoles: unknown[][] = [];
   const dirty: string[] = [];
   const results: ('enrolled' | 'updated' | 'unchanged')[] = [];
+  /** What each row did, for its events once the new rows have ids. */
+  const done: { p: RowPlan; instance: EnrolInstance; action: 'insert' | 'update' | 'none'; ueid?: number; assigned: boolean }[] = [];
   for (const { p, instance } of items) {
     const have = ueOf.get(`${instance.id}:${p.user.id}`);
     const change = enrolmentChange(have ? { timestart: Number(have.timestart), timeend: Number(have.timeend) } : undefined, p.start, p.end, now);
@@ -42,13 +46,34 @@ export async function addEnrolments(ctx: ChunkContext, items: { p: RowPlan; inst
     }
     if (change.action !== 'none' || assigned) dirty.push(String(p.user.id));
     results.push(enrolResult(change.action, assigned));
+    done.push({ p, instance, action: change.action, ueid: have ? Number(have.id) : undefined, assigned });
   }
+  const ueIds = new Map<string, number>();
   if (newEnrolments.length) {
-    await conn.query(`INSERT INTO ${db.t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES ?`, [newEnrolments]);
+    const [res] = await conn.query<ResultSetHeader>(
+      `INSERT INTO ${db.t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES ?`, [newEnrolments]);
+    // The new rows' ids, read back: every id of one statement is at least its first.
+    const [created] = await conn.query<RowDataPacket[]>(`SELECT id, enrolid, userid FROM ${db.t('user_enrolments')} WHERE id >= ? AND enrolid IN (?) AND userid IN (?)`,
+      [res.insertId, [...new Set(newEnrolments.map((e) => e[1]))], [...new Set(newEnrolments.map((e) => e[2]))]]);
+    for (const r of created) ueIds.set(`${r.enrolid}:${r.userid}`, Number(r.id));
   }
+  const raIds = new Map<string, number>();
   if (newRoles.length) {
-    await conn.query(`INSERT INTO ${db.t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`, [newRoles]);
+    const [res] = await conn.query<ResultSetHeader>(
+      `INSERT INTO ${db.t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`, [newRoles]);
+    const [created] = await conn.query<RowDataPacket[]>(
+      `SELECT id, roleid, contextid, userid FROM ${db.t('role_assignments')} WHERE id >= ? AND contextid IN (?) AND userid IN (?) AND component = '' AND itemid = 0`,
+      [res.insertId, [...new Set(newRoles.map((r) => r[1]))], [...new Set(newRoles.map((r) => r[2]))]]);
+    for (const r of created) raIds.set(`${r.roleid}:${r.contextid}:${r.userid}`, Number(r.id));
   }
   await touchCacheFlags(conn, db, 'accesslib/dirtyusers', dirty, now, now + sessionTimeout);
+  await logEvents(conn, db, now, done.flatMap(({ p, instance, action, ueid, assigned }) => {
+    const course = courseContext(p.course);
+    const events: LogEvent[] = [];
+    if (action === 'insert') events.push(userEnrolmentCreated(course, ueIds.get(`${instance.id}:${p.user.id}`)!, p.user.id, instance.enrol));
+    if (action === 'update') events.push(userEnrolmentUpdated(course, ueid!, p.user.id, instance.enrol));
+    if (assigned) events.push(roleAssigned(course, { id: raIds.get(`${p.roleid}:${p.course.contextid}:${p.user.id}`)!, roleid: p.roleid!, userid: p.user.id, component: '', itemid: 0 }));
+    return events;
+  }));
   return results;
 }

@@ -2,9 +2,11 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { ChunkContext, DataRow, RowOutcome, Tool, ToolOperation, HeaderSpec } from './types';
 import type { MoodleDb } from '../moodle/db';
 import {
-  findUsers, insertUsers, insertUserContexts, readUserSiteConfig, setPreferences, softDeleteUser,
-  touchCacheFlags, updateUser, type ExistingUser, type UserSiteConfig,
+  findUsers, insertUsers, readUserSiteConfig, setPreferences, touchCacheFlags, updateUser, userContexts, type ExistingUser, type UserSiteConfig,
 } from '../moodle/users';
+import { softDeleteUser } from '../moodle/userDelete';
+import { logEvents, withDeferredWrites } from '../moodle/deferred';
+import { userContext, userCreated, userPasswordUpdated } from '../moodle/events';
 import { hashPassword } from '../moodle/password';
 import { siteIdentity } from '../moodle/site';
 import { ENROLMENT_COLUMN, applyCohortColumns, applyEnrolmentColumns } from './userEnrolments';
@@ -215,7 +217,7 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
       if (target.deleted) changes.deleted = 0;
       if (v.password === '*NOPASS*') changes.password = '*NOPASS*';
       if (hash) changes.password = hash;
-      if (Object.keys(changes).length) await updateUser(conn, db, target.id, changes, now);
+      if (Object.keys(changes).length) await updateUser(conn, db, target, changes, now, !!hash);
       if (hash) await passwordChanged(ctx, target.id, String(changes.auth ?? target.auth), site);
       if (v.password === '') await setPreferences(conn, db, [{ userid: target.id, name: 'create_password', value: '1' }]);
       await saveProfile(ctx, target.id, v, fieldIds);
@@ -242,7 +244,12 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
   if (creations.length) {
     const ids = await insertUsers(conn, db, creations.map((c) => c.fields), site.mnethostid);
     const newIds = creations.map((c) => ids.get(String(c.fields.username))!);
-    await insertUserContexts(conn, db, newIds);
+    const contextOf = await userContexts(conn, db, newIds);
+    // user_create_user: a password set through the auth plugin logs user_password_updated before user_created.
+    await logEvents(conn, db, now, creations.flatMap((c, i) => {
+      const uctx = userContext(contextOf.get(newIds[i])!, newIds[i]);
+      return hashes.has(c.p) ? [userPasswordUpdated(uctx), userCreated(uctx)] : [userCreated(uctx)];
+    }));
     const prefs: { userid: number; name: string; value: string }[] = [];
     const prefUsers: number[] = [];
     creations.forEach((c, i) => {
@@ -254,7 +261,7 @@ async function applyAdd(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[
         prefs.push({ userid: id, name: 'create_password', value: '1' }, { userid: id, name: 'auth_forcepasswordchange', value: '1' });
       }
       const entry = pool.with('username', c.fields.username).find((u) => u.id === 0);
-      if (entry) pool.update(entry, { id });
+      if (entry) pool.update(entry, { id, contextid: contextOf.get(id) });
       outcomes.set(c.p, { status: 'applied', message: `user ${who({ username: String(c.fields.username), id })} created` });
       accounts.set(c.p, id);
     });
@@ -344,7 +351,7 @@ function listOperation(op: string, locationSetting: string, summary: string, act
   return {
     tool: 'users', op, summary, locationSetting,
     header: { ...listHeader, check: async (header, _db, settings) => (header.includes(identityColumn(settings, header)) ? [] : [`a column "${settings.users_primaryidentity || 'idnumber'}" (users_primaryidentity) or "username" is required`]) },
-    async apply(ctx, rows) {
+    apply: (ctx, rows) => withDeferredWrites(ctx.conn, ctx.db, async () => {
       const { site, column, found, keys } = await locateListed(ctx, rows);
       const out: RowOutcome[] = [];
       for (const [i, user] of found.entries()) {
@@ -353,7 +360,7 @@ function listOperation(op: string, locationSetting: string, summary: string, act
         else out.push({ status: 'applied', message: await act(ctx, user, site) });
       }
       return out;
-    },
+    }),
   };
 }
 
@@ -362,15 +369,19 @@ export const usersTool: Tool = {
   defaultOp: 'add',
   syncAll: ['add', 'suspend', 'delete'],
   operations: [
-    { tool: 'users', op: 'add', summary: 'create or update users', locationSetting: 'users_filelocation', header: addHeader, chunkSize: 1000, secretColumns: ['password'], apply: applyAdd },
+    {
+      tool: 'users', op: 'add', summary: 'create or update users', locationSetting: 'users_filelocation', header: addHeader, chunkSize: 1000, secretColumns: ['password'],
+      // Cache flags and event log rows of the whole chunk are written together at its end.
+      apply: (ctx, rows) => withDeferredWrites(ctx.conn, ctx.db, () => applyAdd(ctx, rows)),
+    },
     listOperation('suspend', 'users_suspendfilelocation', 'suspend users', async (ctx, u) => {
       if (u.suspended) return `user ${who(u)} already suspended`;
-      await updateUser(ctx.conn, ctx.db, u.id, { suspended: 1 }, ctx.now);
+      await updateUser(ctx.conn, ctx.db, u, { suspended: 1 }, ctx.now);
       return `user ${who(u)} suspended`;
     }),
     listOperation('restore', 'users_restorefilelocation', 'unsuspend users', async (ctx, u) => {
       if (!u.suspended) return `user ${who(u)} was not suspended`;
-      await updateUser(ctx.conn, ctx.db, u.id, { suspended: 0 }, ctx.now);
+      await updateUser(ctx.conn, ctx.db, u, { suspended: 0 }, ctx.now);
       return `user ${who(u)} restored (unsuspended)`;
     }),
     listOperation('delete', 'users_deletefilelocation', 'delete users (Moodle soft delete)', async (ctx, u, site) => {
