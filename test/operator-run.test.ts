@@ -183,4 +183,17 @@ describe('run and overview', () => {
     assert.match((await cli(['overview'])).stdout, /users:add\s+\S+\s+completed-with-failures\s+19,997 applied, 3 failed\s+reports\/\S+_report_big-a\.csv, big-a_tryback_\S+\.csv/);
     await fsp.rm(path.join(sb.dropFolder, 'alock.txt'));
   });
+
+  it('a terminated run (no chance to give its lease back) does not block the next run of its tool', async () => {
+    await put('big-d.csv', usersFile('pd', 20000));
+    const started = await cli(['run', 'users', '--file', 'big-d.csv', '--json']);
+    await waitFor('the run applying rows', async () => (await op('users:add'))?.running?.progress?.stage === 'applying', 60000, 200);
+    await sb.temporal.client.workflow.getHandle(started.json.workflowId).terminate('test: a run killed from the outside');
+    assert.deepEqual((await rows(sb.db, "SELECT holder FROM msync_tool_leases WHERE tool = 'users'")).map((r) => r.holder), [started.json.workflowId], 'the lease is left behind');
+    await put('after-terminate.csv', usersFile('pt', 2));
+    const next = await cli(['run', 'users', '--file', 'after-terminate.csv', '--wait', '--json']);
+    assert.deepEqual(next.json.rows, { total: 2, applied: 2, failed: 0, skipped: 0 });
+    assert.deepEqual((await rows(sb.db, "SELECT holder FROM msync_tool_leases WHERE tool = 'users'")).map((r) => r.holder), [null]);
+    assert.equal((await op('users:add')).lastRun.workflowId, next.json.workflowId);
+  });
 });
