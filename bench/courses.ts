@@ -9,7 +9,7 @@ const PREFIX = 'BENCHCRS';
 
 export function coursesCase(): Case {
   return {
-    key: 'courses', label: '2,000 courses, 26 categories made from their paths', rows: COURSES, tool: 'courses', op: 'create', target: 500,
+    key: 'courses', label: '2,000 courses, 26 categories made from their paths', rows: COURSES, tool: 'courses', op: 'create', target: 300,
     // Row i goes to department (i mod 20): every chunk spans every category.
     write: (abs) => writeLines(abs, 'shortname;fullname;idnumber;category;summary', COURSES, (i) => {
       const k = i % (FACULTIES * DEPARTMENTS);

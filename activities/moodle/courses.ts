@@ -39,7 +39,8 @@ export interface CourseSite {
   maxbytes: number;
 }
 
-const num = (v: string | undefined, dflt: number): number => (v !== undefined && v !== '' && !Number.isNaN(Number(v)) ? Number(v) : dflt);
+/** A numeric setting, or `dflt` when unset or not a number. */
+export const num = (v: string | undefined, dflt: number): number => (v !== undefined && v !== '' && !Number.isNaN(Number(v)) ? Number(v) : dflt);
 const numOrNull = (v: string | undefined): number | null => (v !== undefined && v !== '' && !Number.isNaN(Number(v)) ? Number(v) : null);
 
 export async function readCourseSite(conn: PoolConnection, db: MoodleDb): Promise<CourseSite> {
@@ -78,13 +79,11 @@ export function formatOptionDefaults(format: string, site: CourseSite): Record<s
 /** format_weeks::update_end_date: with automaticenddate, the course ends with its last week (+2 h against DST). */
 export const weeksEndDate = (startdate: number, lastSection: number): number => startdate + 7200 + ONE_WEEK * lastSection;
 
-/** The course form's default dates (course/edit_form.php): tomorrow 00:00 in the site's zone; end = start + courseduration when enabled. */
-export function defaultCourseDates(site: CourseSite, now: number): { startdate: number; enddate: number } {
+/** The course form's default start date (course/edit_form.php): tomorrow 00:00 in the site's time zone. */
+export function defaultStartDate(site: CourseSite, now: number): number {
   const parts = Object.fromEntries(new Intl.DateTimeFormat('en-GB', { timeZone: site.timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })
     .formatToParts(new Date(now * 1000)).map((p) => [p.type, p.value]));
-  const startdate = zonedMidnight(Number(parts.year), Number(parts.month), Number(parts.day) + 1, site.timeZone);
-  const enddate = site.defaults.courseenddateenabled === '1' ? startdate + num(site.defaults.courseduration, 31536000) : 0;
-  return { startdate, enddate };
+  return zonedMidnight(Number(parts.year), Number(parts.month), Number(parts.day) + 1, site.timeZone);
 }
 
 /** Unix time of 00:00 on that (possibly overflowing) day in the zone. */

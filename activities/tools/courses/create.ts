@@ -2,7 +2,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { ChunkContext, DataRow, HeaderSpec, RowOutcome, ToolOperation } from '../types';
 import { CategoryTree, categoryFromPath, type Category } from '../../moodle/categories';
 import {
-  applySections, defaultCourseDates, defaultEnrolPlugins, enrolTeacher, findCourses, formatOptionDefaults, insertCourses, moveCourseContext,
+  applySections, defaultStartDate, num, defaultEnrolPlugins, enrolTeacher, findCourses, formatOptionDefaults, insertCourses, moveCourseContext,
   readCourseSite, readFormatOptions, refreshWeeksEndDate, saveFormatOptions, setEnrolMethod, updateCourseRow,
   type CourseSite, type CreatedCourse, type ExistingCourse, type NewCourse,
 } from '../../moodle/courses';
@@ -149,8 +149,8 @@ interface Context {
   users: Map<string, { id: number; username: string }>;
   roles: Map<string, number>;
   identity: Identity;
-  /** The course form's default dates for a course made now. */
-  dates: { startdate: number; enddate: number };
+  /** The course form's default start date for a course made now. */
+  defaultStart: number;
   /** shortname / idnumber -> line of the row creating it in this batch. */
   pending: { shortname: Map<string, number>; idnumber: Map<string, number> };
 }
@@ -214,15 +214,14 @@ function clash(c: Context, field: 'shortname' | 'idnumber', value: string, self?
   return undefined;
 }
 
-const num = (v: string | undefined, d: number) => (v !== undefined && v !== '' && !Number.isNaN(Number(v)) ? Number(v) : d);
-
 /** The full course record of a new course: the row's values over the course form's defaults (moodlecourse). */
 function newCourseFields(c: Context, plan: Plan): Record<string, unknown> {
   const d = c.site.defaults;
   const g = plan.fields;
   const format = g.format ?? d.format ?? 'topics';
   if (!c.site.formats.includes(String(format))) throw new RowError(`format: the site's default course format "${format}" is not one moodle-sync writes (${c.site.formats.join(', ')}); give a format column`);
-  const startdate = g.startdate ?? c.dates.startdate;
+  const startdate = g.startdate ?? c.defaultStart;
+  // The form's default end is start + courseduration (when enabled); a given start keeps that span.
   const enddate = g.enddate ?? (d.courseenddateenabled === '1' ? Number(startdate) + num(d.courseduration, 31536000) : 0);
   if (Number(enddate) && Number(enddate) < Number(startdate)) throw new RowError(`enddate: "${cell(plan.row, 'enddate')}" is before the course start`);
   if (g.defaultgroupingid) throw new RowError(`defaultgroupingid: "${g.defaultgroupingid}" is not accepted (a new course has no groupings: 0 or empty)`);
@@ -358,7 +357,7 @@ async function applyCreate(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutco
     idnumbers: plans.map((p) => String(p.fields.idnumber ?? '')).filter(Boolean),
   });
   const c: Context = {
-    ctx, site, identity, dates: defaultCourseDates(site, ctx.now), tree: await CategoryTree.load(conn, db), index: new CourseIndex(existing),
+    ctx, site, identity, defaultStart: defaultStartDate(site, ctx.now), tree: await CategoryTree.load(conn, db), index: new CourseIndex(existing),
     ...(await loadTeachers(ctx, plans)), pending: { shortname: new Map(), idnumber: new Map() },
   };
 
