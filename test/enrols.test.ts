@@ -227,6 +227,31 @@ describe('enrols: enrolments, roles and groups', () => {
     assert.match(text, /was not enrolled in MATH101 \(manual\): nothing to do/);
   });
 
+  it('enrolments in a master course reach its meta courses at once, as enrol_meta\'s observers do', async () => {
+    const master = await createCourse(sb.db, 'MASTERM');
+    const child = await createCourse(sb.db, 'CHILDM');
+    await fsp.writeFile(path.join(sb.storeRoot, 'metas.csv'), 'master;meta;cmd\nMASTERM;CHILDM;add\n');
+    const link = await sb.cli(['run', 'courses', '--op', 'metas', '--file', 'metas.csv', '--wait', '--json']);
+    assert.equal(link.json?.rows?.applied, 1, link.stdout + link.stderr);
+    const [inst] = await rows(sb.db, "SELECT id FROM mdl_enrol WHERE enrol = 'meta' AND courseid = ?", [child.id]);
+    const metaState = async (user: string) => ({
+      enrolment: (await rows(sb.db, 'SELECT status FROM mdl_user_enrolments WHERE enrolid = ? AND userid = ?', [inst.id, uid[user]])).map((e) => e.status),
+      roles: await rolesIn(child.contextid, user),
+    });
+
+    let r = await runFile('master-add.csv', 'rolename;cid;uid;enrol\nstudent;MASTERM;S4;manual\nteacher;MASTERM;S5;manual\n');
+    assert.equal(r.rows.applied, 2);
+    assert.deepEqual(await metaState('s4'), { enrolment: [0], roles: [[STUDENT, 'enrol_meta', inst.id]] });
+    assert.deepEqual(await metaState('s5'), { enrolment: [0], roles: [[TEACHER, 'enrol_meta', inst.id]] });
+
+    // A suspended master enrolment suspends the meta one; unenrolling follows enrol_meta's
+    // unenrolaction (default 3: suspend and remove the synced roles).
+    r = await runFile('master-change.csv', 'cmd;rolename;cid;uid;enrol\ndisable;student;MASTERM;S4;manual\ndel;teacher;MASTERM;S5;manual\n');
+    assert.equal(r.rows.applied, 2);
+    assert.deepEqual(await metaState('s4'), { enrolment: [1], roles: [] });
+    assert.deepEqual(await metaState('s5'), { enrolment: [1], roles: [] });
+  });
+
   it('a simulation writes nothing', async () => {
     const r = await runFile('sim.csv', 'rolename;cid;uid;enrol\nstudent;PHYS201;S6;manual\n', ['--simulate']);
     assert.equal(r.rows.applied, 1);

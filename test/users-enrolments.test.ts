@@ -122,10 +122,15 @@ describe('users: enrolment, cohort and password-mail columns', () => {
     assert.equal((await sb.cli(['config', 'set', 'users_filelocation', 'sa-*.csv'])).code, 0);
     const r = await sb.cli(['sync-all', '--wait', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.json.runs.map((x: { tool: string; op: string }) => `${x.tool}:${x.op}`), ['users:add', 'users:suspend', 'users:delete', 'enrols:sync']);
-    assert.deepEqual(r.json.runs[0].files.map((f: { file: string }) => f.file), ['sa-1.csv', 'sa-2.csv']);
-    assert.match(r.json.runs[2].message, /no input file/);
-    assert.match(r.json.runs[3].message, /no input file/);
+    // Spec decision 19: courses (delete, create/update, metas), users (add/update, suspend, delete),
+    // user pictures, cohorts (members, then bindings), enrolments, groups (groups, then members).
+    const plan = ['courses:delete', 'courses:create', 'courses:metas', 'users:add', 'users:suspend', 'users:delete', 'userpictures:sync',
+      'cohorts:members', 'cohorts:bindings', 'enrols:sync', 'groups:groups', 'groups:members'];
+    assert.deepEqual(r.json.runs.map((x: { tool: string; op: string }) => `${x.tool}:${x.op}`), plan);
+    const run = (name: string) => r.json.runs[plan.indexOf(name)];
+    assert.deepEqual(run('users:add').files.map((f: { file: string }) => f.file), ['sa-1.csv', 'sa-2.csv']);
+    assert.deepEqual(run('users:suspend').files.map((f: { file: string }) => f.file), ['usersuspend.csv']);
+    for (const name of plan.filter((n) => n !== 'users:add' && n !== 'users:suspend')) assert.match(run(name).message, /no input file/, name);
     const users = await rows(sb.db, "SELECT username, suspended FROM mdl_user WHERE username IN ('sa1','sa2') ORDER BY username");
     assert.deepEqual(users.map((u) => [u.username, u.suspended]), [['sa1', 0], ['sa2', 1]]);
   });

@@ -251,6 +251,32 @@ export async function syncMetaInstance(conn: PoolConnection, db: MoodleDb, inst:
 }
 
 /**
+ * enrol_meta's observers: enrolments and roles that changed in the `parentids` courses reach their
+ * meta courses at once, as Moodle syncs a parent's links on every enrolment and role event there;
+ * meta courses that are parents in turn follow. Nothing while the plugin is disabled. Returns the
+ * links synced.
+ */
+export async function syncMetaChildren(conn: PoolConnection, db: MoodleDb, parentids: number[], now: number): Promise<MetaInstance[]> {
+  if (!parentids.length) return [];
+  const site = await readMetaSite(conn, db);
+  if (!metaEnabled(site)) return [];
+  const synced: MetaInstance[] = [];
+  const seen = new Set<number>();
+  let parents = [...new Set(parentids)];
+  while (parents.length) {
+    parents.forEach((id) => seen.add(id));
+    const next: number[] = [];
+    for (const inst of await metaInstancesOfParents(conn, db, parents, [])) {
+      const n = await syncMetaInstance(conn, db, inst, site, now);
+      synced.push(inst);
+      if (Object.values(n).some((v) => v > 0) && !seen.has(inst.course.id)) next.push(inst.course.id);
+    }
+    parents = [...new Set(next)];
+  }
+  return synced;
+}
+
+/**
  * enrol_meta's course_deleted observer, for links whose parent was just deleted (its enrolments
  * already gone): the links' enrolments follow unenrolaction as the sync makes them; with 0 the
  * instance is deleted, with 2 or 3 it is disabled, with 1 it stays. Nothing while the plugin is

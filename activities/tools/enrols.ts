@@ -10,6 +10,7 @@ import { parseMoodleTime } from '../moodle/time';
 import { timeZone } from './userEnrolments';
 import { EnrolLookups } from './enrolsLookups';
 import { addEnrolments } from './enrolsBatch';
+import { syncMetaChildren } from '../moodle/meta';
 
 /**
  * The enrolments tool (reference 5.3 under the spec's decisions 9-12): one row enrols, unenrols,
@@ -262,6 +263,7 @@ async function applySync(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome
         out[i] = { status: 'failed', message: e.message };
       }
     }
+    await syncMetaChildren(ctx.conn, ctx.db, plans.filter((p, i) => p && out[i].status === 'applied').map((p) => p!.course.id), ctx.now);
     return out;
   });
 }
