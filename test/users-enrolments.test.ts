@@ -115,6 +115,28 @@ describe('users: enrolment, cohort and password-mail columns', () => {
     assert.ok(!(await report(r.report)).includes('Secret-9'));
   });
 
+  it('a new member of a cohort bound to a course is enrolled there at once, and an enrolment in a master course reaches its meta course', async () => {
+    for (const [k, v] of [['cohorts_cohortidentifier', 'idnumber'], ['cohorts_courseidentifier', 'shortname'], ['courses_filemetabindingidentifier', 'shortname']]) {
+      assert.equal((await sb.cli(['config', 'set', k, v])).code, 0);
+    }
+    const bind = await runToolFile(sb, 'cohorts', 'bind.csv', 'course;cohort;role\nPHYS201;Y1;student\n', ['--op', 'bindings']);
+    assert.equal(bind.rows.applied, 1, JSON.stringify(bind));
+    const child = await createCourse(sb.db, 'CHILDU');
+    const link = await runToolFile(sb, 'courses', 'link.csv', 'master;meta;cmd\nMATH101;CHILDU;add\n', ['--op', 'metas']);
+    assert.equal(link.rows.applied, 1, JSON.stringify(link));
+
+    const r = await runFile('member.csv', 'username;firstname;lastname;cohort;cohortid;course1;role1;enrol1\nstud5;New;Member;Year 1;Y1;MATH101;student;manual\n');
+    assert.equal(r.rows.applied, 1, await report(r.report));
+    assert.match(await report(r.report), /added to cohort "Year 1"; enrolled through the cohort in PHYS201; enrolled in MATH101 \(manual, student\)/);
+    const [u5] = await rows(sb.db, "SELECT id FROM mdl_user WHERE username = 'stud5'");
+    const via = async (courseid: number, plugin: string) => (await rows(sb.db,
+      `SELECT ue.status, ra.roleid, ra.component, ra.itemid = e.id AS own FROM mdl_user_enrolments ue JOIN mdl_enrol e ON e.id = ue.enrolid AND e.enrol = ?
+         JOIN mdl_context x ON x.contextlevel = 50 AND x.instanceid = e.courseid LEFT JOIN mdl_role_assignments ra ON ra.contextid = x.id AND ra.userid = ue.userid
+        WHERE e.courseid = ? AND ue.userid = ?`, [plugin, courseid, u5.id])).map((x) => [x.status, x.roleid, x.component, Number(x.own)]);
+    assert.deepEqual(await via(c2.id, 'cohort'), [[0, 5, 'enrol_cohort', 1]]);
+    assert.deepEqual(await via(child.id, 'meta'), [[0, 5, 'enrol_meta', 1]]);
+  });
+
   it('sync-all runs every operation in dependency order, each on its configured files', async () => {
     await fsp.writeFile(path.join(sb.storeRoot, 'sa-1.csv'), 'username;firstname;lastname\nsa1;Sync;One\nsa2;Sync;Two\n');
     await fsp.writeFile(path.join(sb.storeRoot, 'sa-2.csv'), 'username;firstname;lastname;suspended\nsa1;Sync;One;0\n');

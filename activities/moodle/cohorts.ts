@@ -6,6 +6,7 @@ import { createGroup } from './groups';
 import { logEvents } from './deferred';
 import { cohortCreated } from './events';
 import { eventContext } from './eventContexts';
+import { syncMetaChildren } from './meta';
 
 /**
  * Cohorts and the cohort enrolment method as Moodle 5.1's API writes them (moodle-writes.md:
@@ -295,6 +296,8 @@ export async function syncCohortEnrolments(conn: PoolConnection, db: MoodleDb, i
     }
   }
   if (dirty.size) await touchCacheFlags(conn, db, 'accesslib/dirtyusers', [...dirty].map(String), now, now + site.sessionTimeout);
+  // Courses whose enrolments changed pass them on to their meta courses, as enrol_meta's observers do.
+  if (dirty.size) await syncMetaChildren(conn, db, [...new Set(instances.map((i) => i.course.id))], now);
   return out;
 }
 

@@ -5,6 +5,8 @@ import {
   findOrCreateGroup, findRole, hasRoleInContext,
 } from '../moodle/enrol';
 import { parseMoodleTime, siteTimeZone } from '../moodle/time';
+import { syncMetaChildren } from '../moodle/meta';
+import { instancesOfCohort, readCohortEnrolSite, syncCohortEnrolments } from '../moodle/cohorts';
 
 /**
  * The users file's course<N>/role<N>/enrol<N>/group<N>/start<N>/end<N> columns (reference 5.2.2,
@@ -31,6 +33,7 @@ export function enrolmentIndexes(header: string[]): number[] {
 
 export async function applyEnrolmentColumns(ctx: ChunkContext, userid: number, values: Record<string, string>, sessionTimeout: number): Promise<Extras> {
   const out: Extras = { done: [], errors: [] };
+  const touched: number[] = [];
   const identifier = ctx.settings.courses_primaryidentity || 'shortname';
   for (const n of enrolmentIndexes(ctx.header)) {
     const courseKey = values[`course${n}`]?.trim();
@@ -67,6 +70,7 @@ export async function applyEnrolmentColumns(ctx: ChunkContext, userid: number, v
       out.errors.push(`course${n}: neither role${n} nor enrol${n} says what to do in ${course.shortname}`);
       continue;
     }
+    touched.push(course.id);
     const groupName = col('group');
     if (groupName) {
       if (!(await hasRoleInContext(ctx.conn, ctx.db, course.contextid, userid))) { out.errors.push(`group${n}: not added to "${groupName}": no role in ${course.shortname}`); continue; }
@@ -75,6 +79,7 @@ export async function applyEnrolmentColumns(ctx: ChunkContext, userid: number, v
       out.done.push(`${added ? 'added to' : 'already in'} group "${groupName}"${group.created ? ' (created)' : ''}`);
     }
   }
+  await syncMetaChildren(ctx.conn, ctx.db, touched, ctx.now);
   return out;
 }
 
@@ -83,5 +88,12 @@ export async function applyCohortColumns(ctx: ChunkContext, userid: number, valu
   if (!name) return { done: [], errors: [] };
   const cohort = await findOrCreateCohort(ctx.conn, ctx.db, name, values.cohortid?.trim(), ctx.now);
   const added = await addCohortMember(ctx.conn, ctx.db, cohort.id, userid, ctx.now);
-  return { done: [`${added ? 'added to' : 'already in'} cohort "${name}"${cohort.created ? ' (created)' : ''}`], errors: [] };
+  const done = [`${added ? 'added to' : 'already in'} cohort "${name}"${cohort.created ? ' (created)' : ''}`];
+  // enrol_cohort's observer: a new member is enrolled at once in the courses bound to the cohort.
+  const instances = added ? await instancesOfCohort(ctx.conn, ctx.db, cohort.id) : [];
+  if (instances.length) {
+    await syncCohortEnrolments(ctx.conn, ctx.db, instances, await readCohortEnrolSite(ctx.conn, ctx.db), ctx.now, [userid]);
+    done.push(`enrolled through the cohort in ${instances.map((i) => i.course.shortname).join(', ')}`);
+  }
+  return { done, errors: [] };
 }
