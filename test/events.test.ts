@@ -239,6 +239,18 @@ describe('events: logstore rows of the users and enrolments tools', () => {
     assert.equal((await rows(sb.db, 'SELECT * FROM mdl_cohort_members WHERE userid = ?', [uid.ev4])).length, 0);
   });
 
+  it('a site whose standard log store is off (tool_log enabled_stores) gets no log rows, as from Moodle', async () => {
+    await sb.db.query("UPDATE mdl_config_plugins SET value = '' WHERE plugin = 'tool_log' AND name = 'enabled_stores'");
+    try {
+      const t = now();
+      const r = await users('ev-nolog.csv', 'username;firstname;lastname;email\nevnolog;No;Log;evnolog@example.com\n');
+      assert.equal(r.rows.applied, 1);
+      assert.deepEqual(await newEvents(t), []);
+    } finally {
+      await sb.db.query("UPDATE mdl_config_plugins SET value = 'logstore_standard' WHERE plugin = 'tool_log' AND name = 'enabled_stores'");
+    }
+  });
+
   it('a simulation logs nothing', async () => {
     const t = now();
     const r = await runToolFile(sb, 'enrols', 'ev-sim.csv', 'cmd;rolename;cid;uid;enrol\nadd;student;MATH101;ev2;manual\n', ['--simulate']);

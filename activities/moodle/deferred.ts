@@ -80,7 +80,17 @@ function logRow({ event: e, time }: { event: LogEvent; time: number }): unknown[
     e.context.id, e.context.level, e.context.instanceid, ACTING_USER, e.context.courseid, e.relateduserid, 0, phpJson(e.other), time, 'cli', null, null];
 }
 
+/**
+ * Whether the site logs to the standard log store (tool_log enabled_stores): an administrator who
+ * turned it off gets no rows from Moodle's API, so none from us.
+ */
+async function standardLogEnabled(conn: PoolConnection, db: MoodleDb): Promise<boolean> {
+  const [rows] = await conn.query<RowDataPacket[]>(`SELECT value FROM ${db.t('config_plugins')} WHERE plugin = 'tool_log' AND name = 'enabled_stores'`);
+  return rows.length > 0 && String(rows[0].value ?? '').split(',').map((s) => s.trim()).includes('logstore_standard');
+}
+
 async function insertEvents(conn: PoolConnection, db: MoodleDb, events: { event: LogEvent; time: number }[]): Promise<void> {
+  if (!events.length || !(await standardLogEnabled(conn, db))) return;
   for (let i = 0; i < events.length; i += ROWS_PER_INSERT) {
     await conn.query(`INSERT INTO ${db.t('logstore_standard_log')} (${LOG_COLUMNS.join(', ')}) VALUES ?`, [events.slice(i, i + ROWS_PER_INSERT).map(logRow)]);
   }
