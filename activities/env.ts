@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SyncError } from './errors';
 
@@ -15,8 +16,16 @@ export interface SyncEnv {
   smtpUrl: string;
 }
 
-/** Project root: the embedded default keeps its data under `<root>/data` (git-ignored). */
-export const projectRoot = path.resolve(__dirname, '..');
+/**
+ * Project root (the folder of package.json), whether this runs from the TypeScript sources or from
+ * the compiled `dist/`: the embedded default keeps its data under `<root>/data` (git-ignored).
+ */
+export const projectRoot = ((): string => {
+  for (let dir = path.resolve(__dirname, '..'); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..');
+  }
+})();
 
 export const DEFAULT_DB_URL = 'mysql://root@127.0.0.1:3306/moodle_sync_demo';
 

@@ -5,7 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 ensure_all
-npx tsc -p tsconfig.json
+# Type-checks and compiles to dist/: the CLI and workers the tests start run the compiled code
+# (MOODLE_SYNC_DIST=1, see bin/moodle-sync.js), which starts without transpiling.
+rm -rf dist
+npx tsc -p tsconfig.json --noEmit false --outDir dist
+export MOODLE_SYNC_DIST=1
 npx tsx scripts/fixture.ts template
 trap 'npx tsx scripts/fixture.ts drop-template || true' EXIT
 files=("$@")

@@ -29,16 +29,16 @@ export async function startWorker(env: SyncEnv, logLevel: LogLevel = 'WARN'): Pr
   try {
     await deps.store.ensureLayout();
     await ensureOwnTables(deps.db);
-    const bundle = await bundleWorkflowsInChild();
+    const workflowsCode = await bundleWorkflowsInChild();
     const worker = await Worker.create({
       connection,
       namespace: env.temporalNamespace,
       taskQueue: env.taskQueue,
-      workflowBundle: { codePath: bundle.codePath },
+      workflowBundle: { codePath: workflowsCode },
       activities: createActivities({ ...deps, temporal: { client, taskQueue: env.taskQueue } }),
       // Heartbeats (and so cancellations) go through at least every second.
       maxHeartbeatThrottleInterval: '1 second',
-    }).finally(() => bundle.remove()); // read by create: the file is not needed after
+    });
     await ensureWatchdogSchedule(client, env.taskQueue);
     const done = worker.run().finally(async () => {
       await clientConnection.close();

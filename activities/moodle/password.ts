@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { createHash, randomInt } from 'node:crypto';
+import { projectRoot } from '../env';
 
 /**
  * Passwords hashed as Moodle 5.1 hashes them (hash_internal_user_password): SHA-512 crypt with
@@ -15,7 +16,7 @@ type NativeCrypt = { crypt(password: string, setting: string): Promise<string> }
 
 function loadNative(): NativeCrypt | undefined {
   try {
-    return require(path.join(__dirname, '..', '..', 'native', 'sha512crypt', 'build', 'Release', 'sha512crypt.node')) as NativeCrypt;
+    return require(path.join(projectRoot, 'native', 'sha512crypt', 'build', 'Release', 'sha512crypt.node')) as NativeCrypt;
   } catch {
     return undefined;
   }
