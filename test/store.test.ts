@@ -274,7 +274,7 @@ describe('moodle-sync files', { concurrency: true }, () => {
         assert.equal(r.code, 2, r.stderr);
         assert.match(r.stderr, /^moodle-sync: /);
       }
-      assert.match(none.stderr, /files needs one of: ls, put, get, cat, rm, mv\./);
+      assert.match(none.stderr, /files needs one of: ls, put, get, cat, rm, prune, mv\./);
       assert.deepEqual(Object.keys(unknown.json), ['error']);
       assert.equal(unknown.json.error.code, 'usage');
       assert.match(unknown.json.error.message, /files needs one of: ls, put, get, cat, rm, mv\.\nUsage: moodle-sync files ls/);
