@@ -277,7 +277,7 @@ describe('moodle-sync files', { concurrency: true }, () => {
       assert.match(none.stderr, /files needs one of: ls, put, get, cat, rm, prune, mv\./);
       assert.deepEqual(Object.keys(unknown.json), ['error']);
       assert.equal(unknown.json.error.code, 'usage');
-      assert.match(unknown.json.error.message, /files needs one of: ls, put, get, cat, rm, mv\.\nUsage: moodle-sync files ls/);
+      assert.match(unknown.json.error.message, /files needs one of: ls, put, get, cat, rm, prune, mv\.\nUsage: moodle-sync files ls/);
       for (const r of [catNone, mvOne]) assert.match(r.stderr, /Wrong number of arguments\. Usage: moodle-sync files ls/);
       assert.match(badOpt.stderr, /Unknown option --bogus\. Options here: --json, --help, --recursive, --force\./);
     });
