@@ -15,6 +15,7 @@ import { samplesDir } from '../scripts/fixture';
 import { parseMoodleTime } from '../activities/moodle/time';
 import { openMoodleDb } from '../activities/moodle/db';
 import { setSetting } from '../activities/settings/store';
+import { LogReader, SYSTEM_CTX, courseCtx, logRow } from './support/logstore';
 
 const sample = (name: string) => fs.readFileSync(path.join(samplesDir(), name), 'utf8');
 const STUDENT = 5;
@@ -44,6 +45,33 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
   const metaRoles = async (shortname: string) =>
     (await rows(sb.db, 'SELECT id, roleid, userid, component, itemid, sortorder, modifierid, timemodified FROM mdl_role_assignments WHERE contextid = ? ORDER BY userid, roleid', [course[shortname].contextid]));
   const dirtyContexts = async () => (await rows(sb.db, "SELECT name FROM mdl_cache_flags WHERE flagtype = 'accesslib/dirtycontexts'")).map((r) => String(r.name));
+  let log: LogReader;
+  const ctxOf = (shortname: string) => courseCtx(course[shortname]);
+  const ueRow = async (enrolid: number, userid: number) => (await rows(sb.db, 'SELECT * FROM mdl_user_enrolments WHERE enrolid = ? AND userid = ?', [enrolid, userid]))[0];
+  const raId = async (shortname: string, userid: number, roleid: number, component = '') =>
+    Number((await rows(sb.db, 'SELECT id FROM mdl_role_assignments WHERE contextid = ? AND userid = ? AND roleid = ? AND component = ?', [course[shortname].contextid, userid, roleid, component]))[0].id);
+  const instancesOf = async (shortname: string) => rows(sb.db, 'SELECT id, enrol FROM mdl_enrol WHERE courseid = ? ORDER BY sortorder, id', [course[shortname].id]);
+  /** unenrol_user's user_enrolment_deleted other: the deleted row's columns as strings, then courseid, enrol, lastenrol. */
+  const deletedUe = (ue: Record<string, unknown>, courseid: number, plugin: string) => JSON.stringify({
+    userenrolment: {
+      ...Object.fromEntries(['id', 'status', 'enrolid', 'userid', 'timestart', 'timeend', 'modifierid', 'timecreated', 'timemodified'].map((c) => [c, String(ue[c])])),
+      courseid: String(courseid), enrol: plugin, lastenrol: true,
+    },
+    enrol: plugin,
+  });
+  const unassigned = (shortname: string, roleid: number, userid: number, raid: number, component = '', itemid = 0) =>
+    logRow('role_unassigned', ctxOf(shortname), roleid, userid, `{"id":"${raid}","component":"${component}","itemid":"${itemid}"}`);
+  /** delete_course's gradebook events: the course grade item it makes and deletes (its id from the grade history). */
+  const gradeEvents = async (shortname: string) => {
+    const [item] = await rows(sb.db, 'SELECT oldid FROM mdl_grade_items_history WHERE courseid = ? AND action = 1', [course[shortname].id]);
+    const other = '{"itemname":null,"itemtype":"course","itemmodule":null}';
+    return [logRow('grade_item_created', ctxOf(shortname), Number(item.oldid), null, other), logRow('grade_item_deleted', ctxOf(shortname), Number(item.oldid), null, other)];
+  };
+  /** The end of delete_course: remove_course_contents' event, then the course's. */
+  const courseGone = (shortname: string, fullname: string) => [
+    logRow('course_content_deleted', ctxOf(shortname), course[shortname].id, null, `{"shortname":"${shortname}","fullname":"${fullname}","options":[]}`),
+    logRow('course_deleted', ctxOf(shortname), course[shortname].id, null, `{"shortname":"${shortname}","fullname":"${fullname}","idnumber":""}`),
+  ];
 
   before(async () => {
     sb = await openSandbox('coursesops');
@@ -58,6 +86,7 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
     ]) await setSetting(moodle, k, v);
     await moodle.close();
     await sb.startWorker();
+    log = new LogReader(sb.db);
     const people = await runToolFile(sb, 'users', 'people.csv', `username;firstname;lastname\n${[1, 2, 3, 4].map((n) => `s${n};First${n};Last${n}`).join('\n')}\n`);
     assert.equal(people.rows.applied, 4);
     for (const u of await rows(sb.db, "SELECT id, username FROM mdl_user WHERE username LIKE 's_'")) uid[u.username] = Number(u.id);
@@ -91,6 +120,8 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
 
   it('step 2: course_metabindings_sample.csv links the meta courses as enrol_meta does; unresolved courses are row errors', async () => {
     const content = sample('course_metabindings_sample.csv');
+    await log.mark();
+    const t0 = now();
     const r = await run('metas', 'metacourses.csv', content);
     assert.deepEqual(r.rows, { total: 7, applied: 4, failed: 3, skipped: 0 });
     const text = await report(r.report);
@@ -106,9 +137,9 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
     // enable an enrol plugin (moodle-writes.md): config, config_log, dirtycontexts /1.
     const [enabled] = await rows(sb.db, "SELECT value FROM mdl_config WHERE name = 'enrol_plugins_enabled'");
     assert.equal(enabled.value, 'manual,guest,self,cohort,meta');
-    const log = await rows(sb.db, "SELECT userid, plugin, name, value, oldvalue, timemodified FROM mdl_config_log WHERE plugin = 'meta'");
-    assert.deepEqual(log.map((l) => [l.userid, l.plugin, l.name, l.value, l.oldvalue]), [[2, 'meta', 'enrol_plugins_enabled', '1', '0']]);
-    recent(log[0].timemodified, 'config_log.timemodified');
+    const configLogs = await rows(sb.db, "SELECT userid, plugin, name, value, oldvalue, timemodified FROM mdl_config_log WHERE plugin = 'meta'");
+    assert.deepEqual(configLogs.map((l) => [l.userid, l.plugin, l.name, l.value, l.oldvalue]), [[2, 'meta', 'enrol_plugins_enabled', '1', '0']]);
+    recent(configLogs[0].timemodified, 'config_log.timemodified');
     assert.ok((await dirtyContexts()).includes('/1'));
 
     // meta link (moodle-writes.md): the enrol row, column by column.
@@ -147,6 +178,20 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
     assert.deepEqual(await enrolmentsIn((await metaInstance('MASTER2', 'META20')).id), [[uid.s4, 0, parentS4.timestart, 0, 2]]);
     const dirty = (await rows(sb.db, "SELECT name FROM mdl_cache_flags WHERE flagtype = 'accesslib/dirtyusers'")).map((d) => Number(d.name));
     for (const u of ['s1', 's2', 's3', 's4']) assert.ok(dirty.includes(uid[u]), `dirtyusers for ${u}`);
+
+    // The event log: enabling the plugin (add_to_config_log), then per link add_instance and enrol_meta_sync's enrol_user and role_assign.
+    const [configLog] = await rows(sb.db, "SELECT id FROM mdl_config_log WHERE plugin = 'meta'");
+    const expected = [logRow('config_log_created', SYSTEM_CTX, Number(configLog.id), null, '{"name":"enrol_plugins_enabled","oldvalue":false,"value":1,"plugin":"meta"}')];
+    for (const [master, meta, members] of [['MASTER1', 'META10', [['s1', STUDENT], ['s2', EDITINGTEACHER], ['s3', 0]]], ['MASTER1', 'META11', [['s1', STUDENT], ['s2', EDITINGTEACHER], ['s3', 0]]],
+      ['MASTER2', 'META20', [['s4', STUDENT]]], ['MASTER2', 'META21', [['s4', STUDENT]]]] as const) {
+      const link = await metaInstance(master, meta);
+      expected.push(logRow('enrol_instance_created', ctxOf(meta), link.id, null, '{"enrol":"meta"}'));
+      for (const [u] of members) expected.push(logRow('user_enrolment_created', ctxOf(meta), Number((await ueRow(link.id, uid[u])).id), uid[u], '{"enrol":"meta"}'));
+      for (const [u, role] of members) {
+        if (role) expected.push(logRow('role_assigned', ctxOf(meta), role, uid[u], `{"id":${await raId(meta, uid[u], role, 'enrol_meta')},"component":"enrol_meta","itemid":"${link.id}"}`));
+      }
+    }
+    assert.deepEqual(await log.since(t0), expected);
   });
 
   it('del disables a link (roles go, enrolments stay); add revives it; other commands are row errors', async () => {
@@ -155,6 +200,8 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
     const oldRoles = (await metaRoles('META10')).map((x) => x.id);
     await sb.db.query("DELETE FROM mdl_cache_flags WHERE flagtype = 'accesslib/dirtycontexts'");
     const file = 'master;meta;cmd\nMASTER1;META10;del\nMASTER2;META10;del\nMASTER1;META11;frob\n';
+    await log.mark();
+    let t0 = now();
     let r = await run('metas', 'metas-del.csv', file);
     assert.deepEqual(r.rows, { total: 3, applied: 1, failed: 1, skipped: 1 });
     const text = await report(r.report);
@@ -168,7 +215,14 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
     assert.deepEqual(await metaRoles('META10'), []);
     assert.deepEqual(await enrolmentsIn(inst.id), before, 'user_enrolments untouched');
     assert.deepEqual(await dirtyContexts(), [course.META10.path]);
+    // update_status, then the sync removing the link's roles (from the deleted rows: strings); the skipped and failed rows log nothing.
+    assert.deepEqual(await log.since(t0), [
+      logRow('enrol_instance_updated', ctxOf('META10'), inst.id, null, '{"enrol":"meta"}'),
+      unassigned('META10', STUDENT, uid.s1, Number(oldRoles[0]), 'enrol_meta', inst.id),
+      unassigned('META10', EDITINGTEACHER, uid.s2, Number(oldRoles[1]), 'enrol_meta', inst.id),
+    ]);
 
+    t0 = now();
     r = await run('metas', 'metas-add.csv', 'master;meta\nMASTER1;META10\nMASTER1;META11\n');
     assert.deepEqual(r.rows, { total: 2, applied: 1, failed: 0, skipped: 1 });
     assert.match(await report(r.report), /line 2: applied: meta link MASTER1 .* -> META10 .* revived \(instance \d+ enabled\): 2 role\(s\) assigned\n/);
@@ -177,6 +231,11 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
     const roles = await metaRoles('META10');
     assert.deepEqual(roles.map((x) => [x.roleid, x.userid, x.component, x.itemid]), [[STUDENT, uid.s1, 'enrol_meta', inst.id], [EDITINGTEACHER, uid.s2, 'enrol_meta', inst.id]]);
     assert.ok(roles.every((x) => !oldRoles.includes(x.id)), 'new role assignments');
+    assert.deepEqual(await log.since(t0), [
+      logRow('enrol_instance_updated', ctxOf('META10'), inst.id, null, '{"enrol":"meta"}'),
+      logRow('role_assigned', ctxOf('META10'), STUDENT, uid.s1, `{"id":${roles[0].id},"component":"enrol_meta","itemid":"${inst.id}"}`),
+      logRow('role_assigned', ctxOf('META10'), EDITINGTEACHER, uid.s2, `{"id":${roles[1].id},"component":"enrol_meta","itemid":"${inst.id}"}`),
+    ], 'the active link synced nothing and logs nothing');
   });
 
   it('check reports exists / missing and writes nothing to Moodle', async () => {
@@ -218,6 +277,13 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
     const doomed = ['TESTCOURSE1', 'TESTCOURSE2', 'TESTCOURSE3'].map((s) => course[s]);
     const ids = doomed.map((c) => c.id);
     const [tests] = await rows(sb.db, 'SELECT id, sortorder FROM mdl_course_categories WHERE id = ?', [t1.category]);
+    // What the event log needs of the rows about to go.
+    const instances = { t1: await instancesOf('TESTCOURSE1'), t2: await instancesOf('TESTCOURSE2'), t3: await instancesOf('TESTCOURSE3') };
+    const s1ue = await ueRow(Number(instances.t1[0].id), uid.s1);
+    const s4ue = await ueRow(ci.insertId, uid.s4);
+    const ras = { s1: await raId('TESTCOURSE1', uid.s1, STUDENT), s3: await raId('TESTCOURSE1', uid.s3, TEACHER), s4: await raId('TESTCOURSE2', uid.s4, STUDENT, 'enrol_cohort') };
+    await log.mark();
+    const t0 = now();
     const r = await run('delete', 'deletecourses.csv', sample('course_delete_sample.csv'));
     assert.deepEqual(r.rows, { total: 3, applied: 3, failed: 0, skipped: 0 });
     const text = await report(r.report);
@@ -262,10 +328,45 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
     assert.deepEqual(left.map((c) => c.sortorder), [1, 2, 3, 4, 5, 6].map((i) => Number(tests.sortorder) + i));
     assert.equal((await rows(sb.db, 'SELECT coursecount FROM mdl_course_categories WHERE id = ?', [t1.category]))[0].coursecount, 6);
 
+    // The event log, course by course as delete_course logs (moodle-writes.md, without the recycle bin): the gradebook, each
+    // enrolled user's unenrol_user then enrol_instance_deleted per instance (sortorder), the plain role left, groupings, groups,
+    // remove_course_contents, the course. The module context's role goes with its context, unlogged.
+    const gone = (key: keyof typeof instances, shortname: string) => instances[key].map((e) => logRow('enrol_instance_deleted', ctxOf(shortname), Number(e.id), null, `{"enrol":"${e.enrol}"}`));
+    assert.deepEqual(await log.since(t0), [
+      ...await gradeEvents('TESTCOURSE1'),
+      unassigned('TESTCOURSE1', STUDENT, uid.s1, ras.s1),
+      logRow('group_member_removed', ctxOf('TESTCOURSE1'), Number(red.id), uid.s1, 'null'),
+      logRow('user_enrolment_deleted', ctxOf('TESTCOURSE1'), Number(s1ue.id), uid.s1, deletedUe(s1ue, t1.id, 'manual')),
+      ...gone('t1', 'TESTCOURSE1'),
+      unassigned('TESTCOURSE1', TEACHER, uid.s3, ras.s3),
+      logRow('grouping_deleted', ctxOf('TESTCOURSE1'), grouping.insertId, null, 'null'),
+      logRow('group_deleted', ctxOf('TESTCOURSE1'), Number(red.id), null, 'null'),
+      ...courseGone('TESTCOURSE1', 'Test course for creation 1'),
+      ...await gradeEvents('TESTCOURSE2'),
+      ...gone('t2', 'TESTCOURSE2').slice(0, 3),
+      unassigned('TESTCOURSE2', STUDENT, uid.s4, ras.s4, 'enrol_cohort', ci.insertId),
+      logRow('user_enrolment_deleted', ctxOf('TESTCOURSE2'), Number(s4ue.id), uid.s4, deletedUe(s4ue, t2.id, 'cohort')),
+      ...gone('t2', 'TESTCOURSE2').slice(3),
+      ...courseGone('TESTCOURSE2', 'Test course for creation 2'),
+      ...await gradeEvents('TESTCOURSE3'),
+      ...gone('t3', 'TESTCOURSE3'),
+      ...courseGone('TESTCOURSE3', 'Test course for creation 3'),
+    ]);
+    assert.deepEqual(instances.t2.map((e) => e.enrol), ['manual', 'guest', 'self', 'cohort']);
+
   });
 
   it('deleting a master detaches its meta links as enrol_meta does; unknown and undeletable courses are row errors', async () => {
     const links = [await metaInstance('MASTER2', 'META20'), await metaInstance('MASTER2', 'META21')];
+    const m2 = await instancesOf('MASTER2');
+    const s4ue = await ueRow(Number(m2[0].id), uid.s4);
+    const s4ra = await raId('MASTER2', uid.s4, STUDENT);
+    const linked = await Promise.all(links.map(async (l, i) => {
+      const meta = i ? 'META21' : 'META20';
+      return { meta, ue: Number((await ueRow(l.id, uid.s4)).id), ra: await raId(meta, uid.s4, STUDENT, 'enrol_meta') };
+    }));
+    await log.mark();
+    const t0 = now();
     const r = await run('delete', 'deletecourses-2.csv', 'GUARDED\nNOPE99\nMASTER2\n');
     assert.deepEqual(r.rows, { total: 3, applied: 1, failed: 2, skipped: 0 });
     const text = await report(r.report);
@@ -281,6 +382,19 @@ describe('courses: delete, check and meta links (reference 11.1)', () => {
       assert.deepEqual((await enrolmentsIn(l.id)).map((e) => [e[0], e[1]]), [[uid.s4, 1]]);
       assert.deepEqual(await metaRoles(i ? 'META21' : 'META20'), []);
     }
+    // The master's deletion, then enrol_meta's course_deleted observer per link: update_status, the sync suspending and removing roles.
+    assert.deepEqual(await log.since(t0), [
+      ...await gradeEvents('MASTER2'),
+      unassigned('MASTER2', STUDENT, uid.s4, s4ra),
+      logRow('user_enrolment_deleted', ctxOf('MASTER2'), Number(s4ue.id), uid.s4, deletedUe(s4ue, course.MASTER2.id, 'manual')),
+      ...m2.map((e) => logRow('enrol_instance_deleted', ctxOf('MASTER2'), Number(e.id), null, `{"enrol":"${e.enrol}"}`)),
+      ...courseGone('MASTER2', 'Test course for metacourse mastering 1'),
+      ...linked.flatMap((l, i) => [
+        logRow('enrol_instance_updated', ctxOf(l.meta), links[i].id, null, '{"enrol":"meta"}'),
+        logRow('user_enrolment_updated', ctxOf(l.meta), l.ue, uid.s4, '{"enrol":"meta"}'),
+        unassigned(l.meta, STUDENT, uid.s4, l.ra, 'enrol_meta', links[i].id),
+      ]),
+    ], 'the failed rows log nothing');
   });
 
   it('a course created and then deleted leaves no row behind (full table comparison, logs aside)', async () => {

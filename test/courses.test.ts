@@ -12,6 +12,7 @@ import type { RowDataPacket } from 'mysql2';
 import { openSandbox, runToolFile, storeText, type Sandbox } from './support/sandbox';
 import { samplesDir } from '../scripts/fixture';
 import { parseMoodleTime } from '../activities/moodle/time';
+import { LogReader, categoryCtx, courseCtx, logRow } from './support/logstore';
 
 type Row = Record<string, unknown>;
 const nowSec = () => Math.floor(Date.now() / 1000);
@@ -64,7 +65,13 @@ describe('courses tool: create and update', () => {
   const contextOf = (level: number, instanceid: unknown) => one('SELECT * FROM mdl_context WHERE contextlevel = ? AND instanceid = ?', [level, instanceid]);
   const inWindow = (v: unknown, r: { t0: number; t1: number }, what: string) => assert.ok(Number(v) >= r.t0 && Number(v) <= r.t1, `${what} ${v} not within the run [${r.t0}, ${r.t1}]`);
 
-  let step1: { diff: Map<string, Diff>; t0: number; t1: number };
+  let step1: { diff: Map<string, Diff>; t0: number; t1: number; log: Awaited<ReturnType<LogReader['since']>> };
+  let log: LogReader;
+  /** A course's event context, by shortname. */
+  const ctxOfCourse = async (shortname: string) => {
+    const c = await course(shortname);
+    return courseCtx({ id: Number(c.id), contextid: Number((await contextOf(50, c.id)).id) });
+  };
 
   before(async () => {
     sb = await openSandbox('courses');
@@ -74,6 +81,7 @@ describe('courses tool: create and update', () => {
       await setting(k, v);
     }
     await sb.startWorker();
+    log = new LogReader(sb.db);
   });
   after(async () => {
     await sb?.close();
@@ -81,8 +89,9 @@ describe('courses tool: create and update', () => {
 
   it('reference 11.1 step 1: course_create_sample.csv makes TESTCOURSE1..3; the template rows are row errors in the report and the tryback', async () => {
     const before = await snapshot();
+    await log.mark();
     const r = await runSample('course_create_sample.csv');
-    step1 = { diff: diff(before, await snapshot()), t0: r.t0, t1: r.t1 };
+    step1 = { diff: diff(before, await snapshot()), t0: r.t0, t1: r.t1, log: await log.since(r.t0) };
     assert.deepEqual(r.rows, { total: 11, applied: 9, failed: 2, skipped: 0 });
     const made = (await query("SELECT shortname FROM mdl_course WHERE id <> 1 ORDER BY id")).map((c) => c.shortname);
     assert.deepEqual(made, ['TESTCOURSE1', 'TESTCOURSE2', 'TESTCOURSE3', 'MASTER1', 'MASTER2', 'META10', 'META11', 'META20', 'META21']);
@@ -193,6 +202,26 @@ describe('courses tool: create and update', () => {
     assert.ok(t1 >= t0);
   });
 
+  it('the event log of step 1: course_category_created per new category with its first course, then per course course_created, course_section_created per section, enrol_instance_created per default instance', async () => {
+    const expected = [];
+    for (const name of ['Miscellaneous', 'Tests']) {
+      const cat = await category(name);
+      expected.push(logRow('course_category_created', categoryCtx(Number(cat.id), Number((await contextOf(40, cat.id)).id)), Number(cat.id), null, 'null'));
+    }
+    for (const shortname of ['TESTCOURSE1', 'TESTCOURSE2', 'TESTCOURSE3', 'MASTER1', 'MASTER2', 'META10', 'META11', 'META20', 'META21']) {
+      const c = await course(shortname);
+      const ctx = await ctxOfCourse(shortname);
+      expected.push(logRow('course_created', ctx, Number(c.id), null, JSON.stringify({ shortname, fullname: c.fullname })));
+      const sections = await query('SELECT id, section FROM mdl_course_sections WHERE course = ? ORDER BY section', [c.id]);
+      assert.deepEqual(sections.map((x) => x.section), [0, 1, 2, 3, 4]);
+      for (const x of sections) expected.push(logRow('course_section_created', ctx, Number(x.id), null, `{"sectionnum":${x.section}}`));
+      const enrols = await query('SELECT id, enrol FROM mdl_enrol WHERE courseid = ? ORDER BY sortorder', [c.id]);
+      assert.deepEqual(enrols.map((e) => e.enrol), ['manual', 'guest', 'self']);
+      for (const e of enrols) expected.push(logRow('enrol_instance_created', ctx, Number(e.id), null, `{"enrol":"${e.enrol}"}`));
+    }
+    assert.deepEqual(step1.log, expected);
+  });
+
   it('course_create_sample_newcats.csv: quoted values; new sibling categories numbered after the existing ones', async () => {
     const r = await runSample('course_create_sample_newcats.csv');
     assert.deepEqual(r.rows, { total: 2, applied: 2, failed: 0, skipped: 0 });
@@ -226,8 +255,12 @@ describe('courses tool: create and update', () => {
 
     await setting('courses_forceupdate', '1');
     const snap = await snapshot();
+    await log.mark();
     r = await run('tc3-on.csv', file);
     assert.deepEqual(r.rows, { total: 1, applied: 1, failed: 0, skipped: 0 });
+    // update_course's event: the fields given that differ (format topics is the course's already).
+    assert.deepEqual(await log.since(r.t0), [logRow('course_updated', await ctxOfCourse('TESTCOURSE3'), Number(before.id), null,
+      '{"shortname":"TESTCOURSE3","fullname":"Test course for creation 4","updatedfields":{"fullname":"Test course for creation 4"}}')]);
     const after = await course('TESTCOURSE3');
     inWindow(after.timemodified, r, 'timemodified');
     assert.ok(Number(after.cacherev) >= r.t0 && Number(after.cacherev) > Number(before.cacherev), 'cacherev bumped');
@@ -256,6 +289,7 @@ describe('courses tool: create and update', () => {
     const [guest] = await query("SELECT * FROM mdl_enrol WHERE courseid = ? AND enrol = 'guest'", [tc3.id]);
     const before = await course('TESTCOURSE3');
 
+    await log.mark();
     const r = await run('move.csv', 'shortname;fullname;category;visible;summary;self;topic1\nTESTCOURSE3;Test course for creation 4;Elsewhere;0;A new summary;1;Week one|Read the guide\n');
     assert.deepEqual(r.rows, { total: 1, applied: 1, failed: 0, skipped: 0 });
     const elsewhere = await category('Elsewhere');
@@ -288,11 +322,22 @@ describe('courses tool: create and update', () => {
     inWindow(s1.timemodified, r, 'section timemodified');
     assert.match(await storeText(sb, r.report),
       /line 2: applied: course TESTCOURSE3 \(id \d+\) updated \(summary, visible\); categories created: Elsewhere; moved to Elsewhere; 1 section named; self enrolment enabled\n/);
+    // The category, update_course (updatedfields in the course record's column order, the category as the id passed), the section named, update_status.
+    const [s1row] = await query('SELECT id FROM mdl_course_sections WHERE course = ? AND section = 1', [tc3.id]);
+    const tc3ctx = await ctxOfCourse('TESTCOURSE3');
+    assert.deepEqual(await log.since(r.t0), [
+      logRow('course_category_created', categoryCtx(Number(elsewhere.id), Number(ectx.id)), Number(elsewhere.id), null, 'null'),
+      logRow('course_updated', tc3ctx, Number(tc3.id), null,
+        `{"shortname":"TESTCOURSE3","fullname":"Test course for creation 4","updatedfields":{"category":"${elsewhere.id}","summary":"A new summary","visible":0}}`),
+      logRow('course_section_updated', tc3ctx, Number(s1row.id), null, '{"sectionnum":1}'),
+      logRow('enrol_instance_updated', tc3ctx, Number(self.id), null, '{"enrol":"self"}'),
+    ]);
 
     await setting('courses_protectcategory', '1');
     try {
       const r2 = await run('protect.csv', 'shortname;fullname;category\nTESTCOURSE3;Test course for creation 4;Miscellaneous/Tests\n');
       assert.equal(r2.rows.applied, 1);
+      assert.deepEqual(await log.since(r2.t0), [], 'nothing changed: nothing logged');
       assert.equal((await course('TESTCOURSE3')).category, elsewhere.id);
       assert.match(await storeText(sb, r2.report), /course TESTCOURSE3 \(id \d+\) unchanged; category kept \(courses_protectcategory\)/);
     } finally {
@@ -321,6 +366,7 @@ describe('courses tool: create and update', () => {
     assert.equal(users.rows.applied, 1);
     const [ta] = await query("SELECT id FROM mdl_user WHERE username = 'teachera'");
     await sb.db.query('DELETE FROM mdl_cache_flags');
+    await log.mark();
     const header = 'shortname;fullname;idnumber;category;summary;format;newsitems;visible;startdate;enddate;groupmode;lang;coursedisplay;topic0;topic2;teacher1_account;teacher1_role;teacher2_account;self;guest';
     const r = await run('full.csv', `${header}\nFULL1;Full course;FULL-001;1;<p>About</p>;topics;0;0;2026-09-01;2027-06-30 18:00;1;en;1;General|Start here;Part two;teachera;teacher;2;1;0\n`);
     assert.deepEqual(r.rows, { total: 1, applied: 1, failed: 0, skipped: 0 });
@@ -347,6 +393,23 @@ describe('courses tool: create and update', () => {
     const flags = await query('SELECT flagtype, name FROM mdl_cache_flags ORDER BY flagtype, name');
     assert.deepEqual(flags.map((f) => [f.flagtype, f.name]), [['accesslib/dirtycontexts', x.path], ['accesslib/dirtyusers', String(2)], ['accesslib/dirtyusers', String(ta.id)]].sort());
     assert.match(await storeText(sb, r.report), /created in Category 1 \(category id 1\); self enrolment enabled; teacher teachera enrolled as teacher; teacher admin enrolled as editingteacher/);
+    // create_course's events, the named sections (course_update_section), self enabled (update_status; guest is off already), then each teacher's enrol_user.
+    const cx = courseCtx({ id: Number(c.id), contextid: Number(x.id) });
+    const sections = await query('SELECT id, section FROM mdl_course_sections WHERE course = ? ORDER BY section', [c.id]);
+    const ueOf = async (userid: unknown) => Number((await one('SELECT id FROM mdl_user_enrolments WHERE enrolid = ? AND userid = ?', [enrols[0].id, userid])).id);
+    const raOf = async (userid: unknown) => Number((await one('SELECT id FROM mdl_role_assignments WHERE contextid = ? AND userid = ?', [x.id, userid])).id);
+    assert.deepEqual(await log.since(r.t0), [
+      logRow('course_created', cx, Number(c.id), null, '{"shortname":"FULL1","fullname":"Full course"}'),
+      ...sections.map((s) => logRow('course_section_created', cx, Number(s.id), null, `{"sectionnum":${s.section}}`)),
+      ...enrols.map((e) => logRow('enrol_instance_created', cx, Number(e.id), null, `{"enrol":"${e.enrol}"}`)),
+      logRow('course_section_updated', cx, Number(sections[0].id), null, '{"sectionnum":0}'),
+      logRow('course_section_updated', cx, Number(sections[2].id), null, '{"sectionnum":2}'),
+      logRow('enrol_instance_updated', cx, Number(enrols[2].id), null, '{"enrol":"self"}'),
+      logRow('user_enrolment_created', cx, await ueOf(ta.id), Number(ta.id), '{"enrol":"manual"}'),
+      logRow('role_assigned', cx, 4, Number(ta.id), `{"id":${await raOf(ta.id)},"component":"","itemid":0}`),
+      logRow('user_enrolment_created', cx, await ueOf(2), 2, '{"enrol":"manual"}'),
+      logRow('role_assigned', cx, 3, 2, `{"id":${await raOf(2)},"component":"","itemid":0}`),
+    ]);
   });
 
   it('row errors name the column, the value and the rule; a failed row writes nothing, not even its category', async () => {

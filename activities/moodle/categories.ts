@@ -1,11 +1,13 @@
 import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
 import { sqlKey } from './collation';
+import { categoryContext, courseCategoryCreated, type LogEvent } from './events';
 
 /**
  * Course categories as core_course_category::create makes them (moodle-writes.md: create a course
- * category, create a sub-category): the row, its path and depth, its context. Sort orders are
- * left to fixCourseSortorder (./sortorder.ts), which Moodle runs right after the insert.
+ * category, create a sub-category): the row, its path and depth, its context, and the
+ * course_category_created event it logs. Sort orders are left to fixCourseSortorder
+ * (./sortorder.ts), which Moodle runs right after the insert.
  */
 
 export const CONTEXT_SYSTEM = 10;
@@ -105,20 +107,26 @@ export async function createCategory(conn: PoolConnection, db: MoodleDb, tree: C
   return category;
 }
 
+/** The category's course_category_created event, in the new category's context. */
+export const categoryCreatedEvent = (c: Category): LogEvent => courseCategoryCreated(categoryContext(c.contextid, c.id));
+
 /**
  * The category at path `names` (from the top), creating the missing ones in order (reference
- * 5.1.1: make_category). Returns it and the names of the categories created.
+ * 5.1.1: make_category). Returns it, the names of the categories created and their events, which
+ * the caller logs where the row's writes belong in the log.
  */
-export async function categoryFromPath(conn: PoolConnection, db: MoodleDb, tree: CategoryTree, names: string[], hidden: boolean, now: number): Promise<{ category: Category; created: string[] }> {
+export async function categoryFromPath(conn: PoolConnection, db: MoodleDb, tree: CategoryTree, names: string[], hidden: boolean, now: number): Promise<{ category: Category; created: string[]; events: LogEvent[] }> {
   let parent: Category | undefined;
   const created: string[] = [];
+  const events: LogEvent[] = [];
   for (const name of names) {
     let next = tree.child(parent?.id ?? 0, name);
     if (!next) {
       next = await createCategory(conn, db, tree, parent, name, hidden, now);
       created.push(tree.label(next));
+      events.push(categoryCreatedEvent(next));
     }
     parent = next;
   }
-  return { category: parent!, created };
+  return { category: parent!, created, events };
 }

@@ -1,8 +1,13 @@
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
 import { touchCacheFlags } from './users';
-import { ACTING_USER } from './enrol';
+import { ACTING_USER, unenrolUser } from './enrol';
 import { detachFromDeletedParents, type MetaSite } from './meta';
+import { logEvents } from './deferred';
+import {
+  courseContentDeleted, courseContext, courseDeleted, enrolInstanceDeleted, gradeItemCreated, gradeItemDeleted, groupDeleted, groupingDeleted,
+  roleUnassigned, type LogEvent,
+} from './events';
 import { fixCourseSortorder } from './sortorder';
 import { siteConfig } from './rows';
 
@@ -16,13 +21,20 @@ import { siteConfig } from './rows';
  * dirtyusers cache flags; then fix_course_sortorder: coursecount recounted, the category's courses
  * renumbered.
  *
+ * The event log follows delete_course course by course (moodle-writes.md, 12 rows without the bin):
+ * grade_item_created / grade_item_deleted, each enrolled user's unenrol_user events and
+ * enrol_instance_deleted per instance of an enabled plugin (enrol_course_delete), role_unassigned
+ * for the plain assignments left (role_unassign_all), grouping_deleted and group_deleted,
+ * course_content_deleted, course_deleted; then enrol_meta's course_deleted observer on the links of
+ * other courses to it.
+ *
  * Not done: the category recycle-bin backup (backup_controllers, tool_recyclebin_category, a
- * backup.mbz in files) that Moodle keeps while tool_recyclebin categorybinenable is on: course
- * backups are out of scope (spec decision 20), so the course goes as with the bin off. No event
- * log rows, as everywhere in moodle-sync.
+ * backup.mbz in files, course_backup_created and category_bin_item_created in the log) that Moodle
+ * keeps while tool_recyclebin categorybinenable is on: course backups are out of scope (spec
+ * decision 20), so the course goes as with the bin off.
  */
 
-export interface CourseToDelete { id: number; category: number; shortname: string; contextid: number; path: string }
+export interface CourseToDelete { id: number; category: number; shortname: string; fullname: string; idnumber: string; contextid: number; path: string }
 
 /** Module tables Moodle's forum_delete_instance empties that can hold rows without discussions. */
 const FORUM_USER_TABLES: [table: string, column: string][] = [['forum_subscriptions', 'forum'], ['forum_digests', 'forum'], ['forum_track_prefs', 'forumid']];
@@ -110,9 +122,11 @@ async function gradeHistory(conn: PoolConnection, db: MoodleDb, site: GradeSite,
  * category and course item (grade_category::insert_course_category: inserted at depth 0, then
  * given its path and depth 1; history "system"), then every grade item and category of the
  * course is deleted with history "coursedelete". Only the history rows remain, and the ids are
- * used up, as in Moodle.
+ * used up, as in Moodle. Returns each course's grade_item_created (the course item made) and
+ * grade_item_deleted events, by course id.
  */
-async function deleteGradebooks(conn: PoolConnection, db: MoodleDb, site: GradeSite, courseids: number[], now: number): Promise<void> {
+async function deleteGradebooks(conn: PoolConnection, db: MoodleDb, site: GradeSite, courses: CourseToDelete[], now: number): Promise<Map<number, LogEvent[]>> {
+  const courseids = courses.map((c) => c.id);
   const t = (n: string) => db.t(n);
   const [have] = await conn.query<RowDataPacket[]>(`SELECT DISTINCT courseid FROM ${t('grade_categories')} WHERE courseid IN (?)`, [courseids]);
   const without = courseids.filter((id) => !have.some((h) => Number(h.courseid) === id));
@@ -129,10 +143,50 @@ async function deleteGradebooks(conn: PoolConnection, db: MoodleDb, site: GradeS
        SELECT courseid, 'course', id, 1, 100, 0, 1, 1, ?, ? FROM ${t('grade_categories')} WHERE courseid IN (?) ORDER BY id`, [now, now, without]);
     await gradeHistory(conn, db, site, 'grade_items', 'courseid IN (?)', [without], 1, 'system');
   }
+  const [items] = await conn.query<RowDataPacket[]>(`SELECT id, courseid, itemname, itemtype, itemmodule FROM ${t('grade_items')} WHERE courseid IN (?) ORDER BY id`, [courseids]);
+  const events = new Map(courses.map((c) => {
+    const ctx = courseContext(c);
+    const mine = items.filter((i) => Number(i.courseid) === c.id).map((i) => ({ id: Number(i.id), item: { itemname: i.itemname, itemtype: String(i.itemtype), itemmodule: i.itemmodule } }));
+    const made = without.includes(c.id) ? mine.filter((i) => i.item.itemtype === 'course').map((i) => gradeItemCreated(ctx, i.id, i.item)) : [];
+    return [c.id, [...made, ...mine.map((i) => gradeItemDeleted(ctx, i.id, i.item))]];
+  }));
   await gradeHistory(conn, db, site, 'grade_items', 'courseid IN (?)', [courseids], 3, 'coursedelete');
   await conn.query(`DELETE FROM ${t('grade_items')} WHERE courseid IN (?)`, [courseids]);
   await gradeHistory(conn, db, site, 'grade_categories', 'courseid IN (?)', [courseids], 3, 'coursedelete');
   await conn.query(`DELETE FROM ${t('grade_categories')} WHERE courseid IN (?)`, [courseids]);
+  return events;
+}
+
+/**
+ * enrol_course_delete, role_unassign_all and groups_delete_groupings / _groups for one course, as
+ * far as they log: its instances by sortorder; an enabled plugin's unenrols each user as
+ * unenrol_user does (writes and events) then logs enrol_instance_deleted; a disabled plugin's
+ * enrolments and roles just go. Then the events of what the bulk delete removes silently: the
+ * plain role assignments left in the course context, the groupings and the groups. Returns those events.
+ */
+async function unenrolAll(conn: PoolConnection, db: MoodleDb, course: CourseToDelete, enabled: string[], now: number, sessionTimeout: number): Promise<LogEvent[]> {
+  const t = (n: string) => db.t(n);
+  const ctx = courseContext(course);
+  const [instances] = await conn.query<RowDataPacket[]>(`SELECT id, enrol, roleid, status FROM ${t('enrol')} WHERE courseid = ? ORDER BY sortorder, id`, [course.id]);
+  for (const i of instances) {
+    const instance = { id: Number(i.id), enrol: String(i.enrol), roleid: Number(i.roleid), status: Number(i.status) };
+    if (!enabled.includes(instance.enrol)) {
+      await conn.query(`DELETE FROM ${t('role_assignments')} WHERE itemid = ? AND component = ?`, [instance.id, `enrol_${instance.enrol}`]);
+      await conn.query(`DELETE FROM ${t('user_enrolments')} WHERE enrolid = ?`, [instance.id]);
+      continue;
+    }
+    const [ues] = await conn.query<RowDataPacket[]>(`SELECT userid FROM ${t('user_enrolments')} WHERE enrolid = ? ORDER BY id`, [instance.id]);
+    for (const ue of ues) await unenrolUser(conn, db, instance, course, Number(ue.userid), now, sessionTimeout);
+    await logEvents(conn, db, now, [enrolInstanceDeleted(ctx, instance.id, instance.enrol)]);
+  }
+  const [plain] = await conn.query<RowDataPacket[]>(`SELECT id, roleid, userid FROM ${t('role_assignments')} WHERE contextid = ? AND component = '' ORDER BY id`, [course.contextid]);
+  const [groupings] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${t('groupings')} WHERE courseid = ? ORDER BY id`, [course.id]);
+  const [groups] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${t('groups')} WHERE courseid = ? ORDER BY id`, [course.id]);
+  return [
+    ...plain.map((r) => roleUnassigned(ctx, { id: Number(r.id), roleid: Number(r.roleid), userid: Number(r.userid), component: '', itemid: 0 })),
+    ...groupings.map((g) => groupingDeleted(ctx, Number(g.id))),
+    ...groups.map((g) => groupDeleted(ctx, Number(g.id))),
+  ];
 }
 
 /**
@@ -143,12 +197,32 @@ export async function deleteCourses(conn: PoolConnection, db: MoodleDb, courses:
   if (!courses.length) return [];
   const t = (n: string) => db.t(n);
   const ids = courses.map((c) => c.id);
-  const ctx = (await contextsOf(conn, db, courses)).map((r) => Number(r.id));
+  const contexts = await contextsOf(conn, db, courses);
+  const ctx = contexts.map((r) => Number(r.id));
   const expiry = now + meta.sessionTimeout;
 
   const [users] = await conn.query<RowDataPacket[]>(
     `SELECT userid FROM ${t('role_assignments')} WHERE contextid IN (?)
      UNION SELECT ue.userid FROM ${t('user_enrolments')} ue JOIN ${t('enrol')} e ON e.id = ue.enrolid WHERE e.courseid IN (?)`, [ctx, ids]);
+
+  // The module contexts go first, with their role assignments and no event (remove_course_contents).
+  const below = contexts.filter((r) => !courses.some((c) => c.contextid === Number(r.id))).map((r) => Number(r.id));
+  if (below.length) await conn.query(`DELETE FROM ${t('role_assignments')} WHERE contextid IN (?)`, [below]);
+  const grades = await deleteGradebooks(conn, db, await readGradeSite(conn, db), courses, now);
+  // Course by course, as delete_course runs: the log follows the file.
+  const notes: { parentid: number; note: string }[] = [];
+  for (const course of courses) {
+    const ctxEvent = courseContext(course);
+    await logEvents(conn, db, now, grades.get(course.id) ?? []);
+    const rest = await unenrolAll(conn, db, course, meta.enabledPlugins, now, meta.sessionTimeout);
+    await logEvents(conn, db, now, [
+      ...rest,
+      courseContentDeleted(ctxEvent, course),
+      courseDeleted(ctxEvent, course),
+    ]);
+    // enrol_meta's observer runs once course_deleted is logged; its parent's enrolments are gone.
+    notes.push(...await detachFromDeletedParents(conn, db, [course.id], ids, meta, now));
+  }
 
   await conn.query(`DELETE FROM ${t('role_assignments')} WHERE contextid IN (?)`, [ctx]);
   await conn.query(`DELETE FROM ${t('role_capabilities')} WHERE contextid IN (?)`, [ctx]);
@@ -169,14 +243,11 @@ export async function deleteCourses(conn: PoolConnection, db: MoodleDb, courses:
   await conn.query(`DELETE FROM ${t('course_sections')} WHERE course IN (?)`, [ids]);
   await conn.query(`DELETE FROM ${t('course_format_options')} WHERE courseid IN (?)`, [ids]);
   await conn.query(`DELETE FROM ${t('user_lastaccess')} WHERE courseid IN (?)`, [ids]);
-  const grades = await readGradeSite(conn, db);
-  await deleteGradebooks(conn, db, grades, ids, now);
   await conn.query(`DELETE FROM ${t('context')} WHERE id IN (?)`, [ctx]);
   await conn.query(`DELETE FROM ${t('course')} WHERE id IN (?)`, [ids]);
 
   await touchCacheFlags(conn, db, 'accesslib/dirtycontexts', courses.map((c) => c.path), now, expiry);
   await touchCacheFlags(conn, db, 'accesslib/dirtyusers', users.map((u) => String(u.userid)), now, expiry);
-  const notes = await detachFromDeletedParents(conn, db, ids, ids, meta, now);
   // course_categories.coursecount is left to fix_course_sortorder, as delete_course leaves it (the original runs it after its deletions).
   await fixCourseSortorder(conn, db);
   return notes;

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
 import type { Category } from './categories';
 import { insertRows, pluginConfig, siteConfig, updateById, updateColumnById } from './rows';
@@ -7,6 +7,11 @@ import { siteTimeZone } from './time';
 import { makeRoomForCourses } from './sortorder';
 import { touchCacheFlags } from './users';
 import { CONTEXT_COURSE, enrolUser, findEnrolInstances, type CourseRef } from './enrol';
+import { logEvents } from './deferred';
+import {
+  courseContext, courseCreated, courseSectionCreated, courseSectionUpdated, courseUpdated, enrolInstanceCreated, enrolInstanceUpdated,
+  type Json, type LogEvent,
+} from './events';
 
 /**
  * Courses as Moodle 5.1.3's create_course / update_course write them (moodle-writes.md: create a
@@ -152,21 +157,28 @@ export interface NewCourse {
 
 export interface CreatedCourse extends CourseRef { contextpath: string }
 
+/** A new course and the events create_course and the steps after it log for it, in order. */
+export interface InsertedCourse { course: CreatedCourse; events: LogEvent[] }
+
 /**
  * create_course for a batch: course rows (sortorder 0 until the fix), contexts, sections, news
  * forums and their course modules, format options, enrol instances. A wanted self / guest status
  * other than the default is update_status right after: the new status and dirtycontexts.
+ * Each course comes with its events, for the caller to log where its row belongs: course_created,
+ * course_section_created per section, enrol_instance_created per default instance (create_course);
+ * course_section_updated per named section (course_update_section, the sections the file names);
+ * then enrol_instance_updated or _created for a wanted self / guest status (update_status or add_instance).
  */
-export async function insertCourses(conn: PoolConnection, db: MoodleDb, site: CourseSite, list: NewCourse[], now: number): Promise<CreatedCourse[]> {
+export async function insertCourses(conn: PoolConnection, db: MoodleDb, site: CourseSite, list: NewCourse[], now: number): Promise<InsertedCourse[]> {
   if (!list.length) return [];
   const withForum = (c: NewCourse) => !!site.forum && Number(c.fields.newsitems) > 0;
+  const named = (s: NewCourse['sections'][number]) => s.name !== null || s.summary !== '';
   // Written with their final sort orders: an update of fresh compressed rows costs more than the insert.
   const sortorders = await makeRoomForCourses(conn, db, list.map((c) => c.category.id));
   await insertRows(conn, db, 'course', list.map((c, i) => {
-    const named = c.sections.filter((s) => s.name !== null || s.summary !== '').length;
     // rebuild_course_cache bumps cacherev to max(now, previous + 1) once per section created, once
     // more (twice with the news forum) and once per section named: now + 2 for section 0 + forum.
-    const bumps = c.sections.length + (withForum(c) ? 2 : 1) + named;
+    const bumps = c.sections.length + (withForum(c) ? 2 : 1) + c.sections.filter(named).length;
     const enddate = c.fields.format === 'weeks' && c.formatOptions.automaticenddate === '1'
       ? weeksEndDate(Number(c.fields.startdate), c.sections.length - 1) : c.fields.enddate;
     return { ...c.fields, enddate, category: c.category.id, sortorder: sortorders[i], cacherev: now + bumps - 1 };
@@ -190,10 +202,11 @@ export async function insertCourses(conn: PoolConnection, db: MoodleDb, site: Co
     course: courseIds[i], section: n, name: s.name, summary: s.summary, summaryformat: 1, sequence: n === 0 && cmOf.has(courseIds[i]) ? String(cmOf.get(courseIds[i])) : '',
     visible: 1, availability: null, component: null, itemid: null, timemodified: now,
   }))));
-  if (cmOf.size) {
-    const [sections] = await conn.query<RowDataPacket[]>(`SELECT id, course FROM ${db.t('course_sections')} WHERE course IN (?) AND section = 0`, [forumCourses]);
-    await updateColumnById(conn, db, 'course_modules', 'section', new Map(sections.map((x) => [cmOf.get(Number(x.course))!, Number(x.id)])));
-  }
+  // Section ids, for the module's section and the events: course -> section number -> id.
+  const [sectionRows] = await conn.query<RowDataPacket[]>(`SELECT id, course, section FROM ${db.t('course_sections')} WHERE course IN (?)`, [courseIds]);
+  const sectionId = new Map<number, Map<number, number>>(courseIds.map((id) => [id, new Map()]));
+  for (const r of sectionRows) sectionId.get(Number(r.course))!.set(Number(r.section), Number(r.id));
+  if (cmOf.size) await updateColumnById(conn, db, 'course_modules', 'section', new Map(forumCourses.map((id) => [cmOf.get(id)!, sectionId.get(id)!.get(0)!])));
 
   await insertRows(conn, db, 'course_format_options', list.flatMap((c, i) => Object.entries(c.formatOptions).map(([name, value]) => ({
     courseid: courseIds[i], format: c.fields.format, sectionid: 0, name, value,
@@ -201,6 +214,8 @@ export async function insertCourses(conn: PoolConnection, db: MoodleDb, site: Co
 
   const plugins = defaultEnrolPlugins(site);
   const dirty: string[] = [];
+  /** Per course, after its default instances: the self / guest changes, by sortorder of the instance. */
+  const later = courseIds.map(() => [] as { sortorder: number; plugin: string; added: boolean }[]);
   await insertRows(conn, db, 'enrol', list.flatMap((c, i) => {
     const rows = plugins.map((p, k) => instanceRow(p, courseIds[i], k, now, enrolInstanceFields(site, p)!));
     for (const plugin of ['guest', 'self'] as const) {
@@ -208,15 +223,37 @@ export async function insertCourses(conn: PoolConnection, db: MoodleDb, site: Co
       if (wanted === undefined) continue;
       const have = rows.find((r) => r.enrol === plugin);
       if (have) {
-        if (have.status !== wanted) { have.status = wanted; dirty.push(ctxOf.get(courseIds[i])!.path); }
+        if (have.status !== wanted) {
+          have.status = wanted;
+          dirty.push(ctxOf.get(courseIds[i])!.path);
+          later[i].push({ sortorder: have.sortorder, plugin, added: false });
+        }
       } else if (wanted === 0) {
+        later[i].push({ sortorder: rows.length, plugin, added: true });
         rows.push(instanceRow(plugin, courseIds[i], rows.length, now, { ...enrolInstanceFields(site, plugin)!, status: 0 }));
       }
     }
     return rows;
   }));
   await touchCacheFlags(conn, db, 'accesslib/dirtycontexts', dirty, now, now + site.sessionTimeout);
-  return list.map((c, i) => ({ id: courseIds[i], contextid: ctxOf.get(courseIds[i])!.id, contextpath: ctxOf.get(courseIds[i])!.path, shortname: String(c.fields.shortname) }));
+  const [enrolRows] = await conn.query<RowDataPacket[]>(`SELECT id, courseid, sortorder FROM ${db.t('enrol')} WHERE courseid IN (?)`, [courseIds]);
+  const enrolId = new Map(enrolRows.map((r) => [`${r.courseid}:${r.sortorder}`, Number(r.id)]));
+
+  return list.map((c, i) => {
+    const id = courseIds[i];
+    const course: CreatedCourse = { id, contextid: ctxOf.get(id)!.id, contextpath: ctxOf.get(id)!.path, shortname: String(c.fields.shortname) };
+    const ctx = courseContext(course);
+    const sections = sectionId.get(id)!;
+    const instance = (sortorder: number) => enrolId.get(`${id}:${sortorder}`)!;
+    const events = [
+      courseCreated(ctx, { shortname: String(c.fields.shortname), fullname: String(c.fields.fullname) }),
+      ...c.sections.map((_, n) => courseSectionCreated(ctx, sections.get(n)!, n)),
+      ...plugins.map((p, k) => enrolInstanceCreated(ctx, instance(k), p)),
+      ...c.sections.flatMap((s, n) => (named(s) ? [courseSectionUpdated(ctx, sections.get(n)!, n)] : [])),
+      ...later[i].map((x) => (x.added ? enrolInstanceCreated : enrolInstanceUpdated)(ctx, instance(x.sortorder), x.plugin)),
+    ];
+    return { course, events };
+  });
 }
 
 /**
@@ -273,6 +310,20 @@ export async function updateCourseRow(conn: PoolConnection, db: MoodleDb, course
 }
 
 /**
+ * update_course's course_updated: the names after the update and, as updatedfields, every field the
+ * caller passed whose value differs from the course's (PHP's loose !=), with the value passed, in
+ * the order of the course record: its columns, then its format's options.
+ */
+export function courseUpdatedEvent(course: ExistingCourse, given: Record<string, Json>, oldOptions: Record<string, string>, givenOptions: Record<string, string>): LogEvent {
+  const updatedfields: { [key: string]: Json } = {};
+  const differs = (was: unknown, now: Json) => String(was ?? '') !== String(now ?? '');
+  for (const [k, was] of Object.entries(course.row)) if (k !== 'id' && k in given && differs(was, given[k])) updatedfields[k] = given[k];
+  for (const [k, was] of Object.entries(oldOptions)) if (k in givenOptions && differs(was, givenOptions[k])) updatedfields[k] = givenOptions[k];
+  const names = { shortname: String(given.shortname ?? course.row.shortname), fullname: String(given.fullname ?? course.row.fullname) };
+  return courseUpdated(courseContext(course), names, updatedfields);
+}
+
+/**
  * The context side of moving a course to another category (context::update_moved): the course
  * context and its children re-pathed under the category's context, depths shifted, and
  * dirtycontexts for the new path. The course row's category and sortorder go with updateCourseRow.
@@ -326,18 +377,30 @@ export async function readSections(conn: PoolConnection, db: MoodleDb, courseid:
 
 /**
  * course_create_section for the missing sections up to `last`, then course_update_section for the
- * named ones whose name or summary differ. Returns how many sections were created and renamed.
+ * named ones whose name or summary differ. Returns how many sections were created and renamed, and
+ * their events for the caller to log after the course's own: course_section_created per new
+ * section, then course_section_updated per section named, each by section number.
  */
-export async function applySections(conn: PoolConnection, db: MoodleDb, courseid: number, last: number, topics: Map<number, { name: string | null; summary?: string }>, now: number): Promise<{ created: number; renamed: number }> {
-  const sections = await readSections(conn, db, courseid);
+export async function applySections(conn: PoolConnection, db: MoodleDb, course: CourseRef, last: number, topics: Map<number, { name: string | null; summary?: string }>, now: number): Promise<{ created: number; renamed: number; events: LogEvent[] }> {
+  const sections = await readSections(conn, db, course.id);
   const top = Math.max(-1, ...sections.keys());
   const fresh = [];
   for (let n = top + 1; n <= last; n++) {
     const t = topics.get(n);
-    fresh.push({ course: courseid, section: n, name: t?.name ?? null, summary: t?.summary ?? '', summaryformat: 1, sequence: '', visible: 1, availability: null, component: null, itemid: null, timemodified: now });
+    fresh.push({ course: course.id, section: n, name: t?.name ?? null, summary: t?.summary ?? '', summaryformat: 1, sequence: '', visible: 1, availability: null, component: null, itemid: null, timemodified: now });
   }
   await insertRows(conn, db, 'course_sections', fresh);
-  let renamed = fresh.filter((s) => s.name !== null || s.summary !== '').length;
+  const ctx = courseContext(course);
+  const named = new Map<number, number>(); // section number -> id
+  const created: LogEvent[] = [];
+  if (fresh.length) {
+    const ids = await readSections(conn, db, course.id);
+    for (const f of fresh) {
+      const id = ids.get(f.section)!.id;
+      created.push(courseSectionCreated(ctx, id, f.section));
+      if (f.name !== null || f.summary !== '') named.set(f.section, id);
+    }
+  }
   for (const [n, t] of topics) {
     const s = sections.get(n);
     if (!s) continue;
@@ -346,9 +409,10 @@ export async function applySections(conn: PoolConnection, db: MoodleDb, courseid
     if (t.summary !== undefined && t.summary !== s.summary) { changes.summary = t.summary; changes.summaryformat = 1; }
     if (!Object.keys(changes).length) continue;
     await updateById(conn, db, 'course_sections', s.id, { ...changes, timemodified: now });
-    renamed++;
+    named.set(n, s.id);
   }
-  return { created: fresh.length, renamed };
+  const updated = [...named].sort((a, b) => a[0] - b[0]).map(([n, id]) => courseSectionUpdated(ctx, id, n));
+  return { created: fresh.length, renamed: named.size, events: [...created, ...updated] };
 }
 
 /** format_weeks::update_end_date: a weeks course with automaticenddate ends with its last section's week. */
@@ -365,8 +429,9 @@ export async function refreshWeeksEndDate(conn: PoolConnection, db: MoodleDb, co
 
 /**
  * The file's self / guest columns on an existing course (reference 5.1.1 update_enrols): the first
- * instance of the plugin gets the wanted status (update_status: timemodified, dirtycontexts); with
- * none, 1 adds an enabled one. Returns what changed, for the report.
+ * instance of the plugin gets the wanted status (update_status: timemodified, dirtycontexts,
+ * enrol_instance_updated); with none, 1 adds an enabled one (add_instance: enrol_instance_created).
+ * Returns what changed, for the report.
  */
 export async function setEnrolMethod(conn: PoolConnection, db: MoodleDb, site: CourseSite, course: CreatedCourse, plugin: 'self' | 'guest', enabled: boolean, now: number): Promise<string | undefined> {
   const [instance] = await findEnrolInstances(conn, db, course.id, plugin);
@@ -374,12 +439,14 @@ export async function setEnrolMethod(conn: PoolConnection, db: MoodleDb, site: C
   if (instance) {
     if (instance.status === status) return undefined;
     await conn.query(`UPDATE ${db.t('enrol')} SET status = ?, timemodified = ? WHERE id = ?`, [status, now, instance.id]);
+    await logEvents(conn, db, now, [enrolInstanceUpdated(courseContext(course), instance.id, plugin)]);
     await touchCacheFlags(conn, db, 'accesslib/dirtycontexts', [course.contextpath], now, now + site.sessionTimeout);
     return `${plugin} enrolment ${enabled ? 'enabled' : 'disabled'}`;
   }
   if (!enabled) return undefined;
   const [max] = await conn.query<RowDataPacket[]>(`SELECT COALESCE(MAX(sortorder), -1) + 1 AS next FROM ${db.t('enrol')} WHERE courseid = ?`, [course.id]);
-  await insertRows(conn, db, 'enrol', [instanceRow(plugin, course.id, Number(max[0].next), now, { ...enrolInstanceFields(site, plugin)!, status: 0 })]);
+  const [res] = await conn.query<ResultSetHeader>(`INSERT INTO ${db.t('enrol')} SET ?`, [instanceRow(plugin, course.id, Number(max[0].next), now, { ...enrolInstanceFields(site, plugin)!, status: 0 })]);
+  await logEvents(conn, db, now, [enrolInstanceCreated(courseContext(course), res.insertId, plugin)]);
   return `${plugin} enrolment added`;
 }
 

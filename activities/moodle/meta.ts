@@ -3,11 +3,17 @@ import type { MoodleDb } from './db';
 import { touchCacheFlags } from './users';
 import { ACTING_USER, addGroupMember, unenrolUser } from './enrol';
 import { pluginConfig, siteConfig } from './rows';
+import { logEvents } from './deferred';
+import {
+  configLogCreated, courseContext, enrolInstanceCreated, enrolInstanceDeleted, enrolInstanceUpdated, roleAssigned, roleUnassigned,
+  userEnrolmentCreated, userEnrolmentUpdated, type LogEvent,
+} from './events';
 
 /**
  * Meta links (enrol_meta) as Moodle 5.1.3 writes them (moodle-writes.md "enable an enrol plugin",
  * "meta link"): the instance in the child (meta) course, and what enrol_meta_sync makes of the
- * parent (master) course's enrolments and roles.
+ * parent (master) course's enrolments and roles, with the events each step logs. A sync that finds
+ * nothing to change writes nothing and logs nothing.
  */
 
 export const META_COMPONENT = 'enrol_meta';
@@ -49,8 +55,10 @@ export async function enableEnrolPlugin(conn: PoolConnection, db: MoodleDb, site
   const list = [...site.enabledPlugins, plugin];
   const [res] = await conn.query<ResultSetHeader>(`UPDATE ${db.t('config')} SET value = ? WHERE name = 'enrol_plugins_enabled'`, [list.join(',')]);
   if (!res.affectedRows) await conn.query(`INSERT INTO ${db.t('config')} (name, value) VALUES ('enrol_plugins_enabled', ?)`, [list.join(',')]);
-  await conn.query(`INSERT INTO ${db.t('config_log')} (userid, timemodified, plugin, name, value, oldvalue) VALUES (?, ?, ?, 'enrol_plugins_enabled', '1', '0')`,
-    [ACTING_USER, now, plugin]);
+  const [log] = await conn.query<ResultSetHeader>(
+    `INSERT INTO ${db.t('config_log')} (userid, timemodified, plugin, name, value, oldvalue) VALUES (?, ?, ?, 'enrol_plugins_enabled', '1', '0')`, [ACTING_USER, now, plugin]);
+  // add_to_config_log('enrol_plugins_enabled', !$enabled, $enabled, $plugin): the values as passed.
+  await logEvents(conn, db, now, [configLogCreated(log.insertId, { name: 'enrol_plugins_enabled', oldvalue: false, value: 1, plugin })]);
   await touchCacheFlags(conn, db, 'accesslib/dirtycontexts', ['/1'], now, now + site.sessionTimeout);
   site.enabledPlugins = list;
   return true;
@@ -98,12 +106,14 @@ export async function createMetaInstance(conn: PoolConnection, db: MoodleDb, chi
     `INSERT INTO ${db.t('enrol')} (enrol, status, courseid, sortorder, name, enrolperiod, enrolstartdate, enrolenddate, expirynotify, expirythreshold,
        notifyall, password, cost, currency, roleid, customint1, timecreated, timemodified)
      VALUES ('meta', 0, ?, ?, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, ?, ?, ?)`, [child.id, Number(next.n), parentid, now, now]);
+  await logEvents(conn, db, now, [enrolInstanceCreated(courseContext(child), res.insertId, 'meta')]);
   return { id: res.insertId, status: 0, parentid, groupid: 0, course: child };
 }
 
-/** enrol_plugin::update_status: status and timemodified, the child course context marked dirty. */
+/** enrol_plugin::update_status: status and timemodified, enrol_instance_updated, the child course context marked dirty. */
 export async function setMetaStatus(conn: PoolConnection, db: MoodleDb, inst: MetaInstance, status: 0 | 1, site: MetaSite, now: number): Promise<void> {
   await conn.query(`UPDATE ${db.t('enrol')} SET status = ?, timemodified = ? WHERE id = ?`, [status, now, inst.id]);
+  await logEvents(conn, db, now, [enrolInstanceUpdated(courseContext(inst.course), inst.id, 'meta')]);
   await touchCacheFlags(conn, db, 'accesslib/dirtycontexts', [inst.course.path], now, now + site.sessionTimeout);
   inst.status = status;
 }
@@ -153,11 +163,18 @@ async function parentEnrolments(conn: PoolConnection, db: MoodleDb, inst: MetaIn
  *  5. unless unenrolaction is 2: enrol_meta roles without such a parent role, an active enrolment
  *     or an enabled instance go;
  *  6. with a group (customint2), enrolled users are in it (component enrol_meta, itemid the instance).
- * Users whose enrolments or roles change are marked dirty.
+ * Users whose enrolments or roles change are marked dirty. Events as the steps log them:
+ * user_enrolment_created (enrol_user), user_enrolment_deleted and the rest of unenrol_user,
+ * user_enrolment_updated (update_user_enrol), role_assigned (role_assign), role_unassigned.
  */
 export async function syncMetaInstance(conn: PoolConnection, db: MoodleDb, inst: MetaInstance, site: MetaSite, now: number): Promise<MetaSyncCounts> {
   const n: MetaSyncCounts = { enrolled: 0, updated: 0, unenrolled: 0, suspended: 0, rolesAssigned: 0, rolesRemoved: 0 };
   const t = (name: string) => db.t(name);
+  const cctx = courseContext(inst.course);
+  const log = (events: LogEvent[]) => logEvents(conn, db, now, events);
+  const unassigned = (rows: RowDataPacket[]) => log(rows.map((r) => roleUnassigned(cctx, {
+    id: Number(r.id), roleid: Number(r.roleid), userid: Number(r.userid), component: META_COMPONENT, itemid: inst.id,
+  })));
   const dirty = new Set<number>();
   const enabled = inst.status === 0;
   const parent = await parentEnrolments(conn, db, inst, site);
@@ -179,6 +196,9 @@ export async function syncMetaInstance(conn: PoolConnection, db: MoodleDb, inst:
     if (candidates.length) {
       await conn.query(`INSERT INTO ${t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES ?`,
         [candidates.map(([u, p]) => [p.status, inst.id, u, p.timestart, p.timeend, ACTING_USER, now, now])]);
+      const [made] = await conn.query<RowDataPacket[]>(`SELECT id, userid FROM ${t('user_enrolments')} WHERE enrolid = ? AND userid IN (?)`, [inst.id, candidates.map(([u]) => u)]);
+      const ueid = new Map(made.map((r) => [Number(r.userid), Number(r.id)]));
+      await log(candidates.map(([u]) => userEnrolmentCreated(cctx, ueid.get(u)!, u, 'meta')));
       candidates.forEach(([u]) => dirty.add(u));
       n.enrolled = candidates.length;
     }
@@ -192,13 +212,16 @@ export async function syncMetaInstance(conn: PoolConnection, db: MoodleDb, inst:
       n.unenrolled++;
     } else if ((site.unenrolAction === 2 || site.unenrolAction === 3) && ue.status === 0) {
       await conn.query(`UPDATE ${t('user_enrolments')} SET status = 1, modifierid = ?, timemodified = ? WHERE id = ?`, [ACTING_USER, now, ue.id]);
+      await log([userEnrolmentUpdated(cctx, ue.id, userid, 'meta')]);
       ue.status = 1;
       dirty.add(userid);
       n.suspended++;
       if (site.unenrolAction === 3) {
-        const [res] = await conn.query<ResultSetHeader>(`DELETE FROM ${t('role_assignments')} WHERE contextid = ? AND userid = ? AND component = ? AND itemid = ?`,
+        const [gone] = await conn.query<RowDataPacket[]>(`SELECT id, roleid, userid FROM ${t('role_assignments')} WHERE contextid = ? AND userid = ? AND component = ? AND itemid = ? ORDER BY id`,
           [inst.course.contextid, userid, META_COMPONENT, inst.id]);
-        n.rolesRemoved += res.affectedRows;
+        if (gone.length) await conn.query(`DELETE FROM ${t('role_assignments')} WHERE id IN (?)`, [gone.map((r) => r.id)]);
+        await unassigned(gone);
+        n.rolesRemoved += gone.length;
       }
     }
   }
@@ -209,6 +232,7 @@ export async function syncMetaInstance(conn: PoolConnection, db: MoodleDb, inst:
       if (!p || (p.status === ue.status && p.timestart === ue.timestart && p.timeend === ue.timeend)) continue;
       await conn.query(`UPDATE ${t('user_enrolments')} SET status = ?, timestart = ?, timeend = ?, modifierid = ?, timemodified = ? WHERE id = ?`,
         [p.status, p.timestart, p.timeend, ACTING_USER, now, ue.id]);
+      await log([userEnrolmentUpdated(cctx, ue.id, userid, 'meta')]);
       dirty.add(userid);
       n.updated++;
     }
@@ -222,8 +246,13 @@ export async function syncMetaInstance(conn: PoolConnection, db: MoodleDb, inst:
         ORDER BY pra.userid, pra.roleid`,
       [inst.id, inst.course.contextid, META_COMPONENT, inst.id, parentContextid, components, ignored]);
     if (need.length) {
-      await conn.query(`INSERT INTO ${t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`,
+      const [res] = await conn.query<ResultSetHeader>(`INSERT INTO ${t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`,
         [need.map((r) => [r.roleid, inst.course.contextid, r.userid, now, ACTING_USER, META_COMPONENT, inst.id, 0])]);
+      // The new rows' ids: every id of one statement is at least its first.
+      const [made] = await conn.query<RowDataPacket[]>(`SELECT id, roleid, userid FROM ${t('role_assignments')} WHERE id >= ? AND contextid = ? AND component = ? AND itemid = ?`,
+        [res.insertId, inst.course.contextid, META_COMPONENT, inst.id]);
+      const raid = new Map(made.map((r) => [`${r.roleid}:${r.userid}`, Number(r.id)]));
+      await log(need.map((r) => roleAssigned(cctx, { id: raid.get(`${r.roleid}:${r.userid}`)!, roleid: Number(r.roleid), userid: Number(r.userid), component: META_COMPONENT, itemid: inst.id })));
       need.forEach((r) => dirty.add(Number(r.userid)));
       n.rolesAssigned = need.length;
     }
@@ -231,13 +260,14 @@ export async function syncMetaInstance(conn: PoolConnection, db: MoodleDb, inst:
 
   if (site.unenrolAction !== 2) {
     const [unwanted] = await conn.query<RowDataPacket[]>(
-      `SELECT ra.id, ra.userid FROM ${t('role_assignments')} ra
+      `SELECT DISTINCT ra.id, ra.roleid, ra.userid FROM ${t('role_assignments')} ra
          LEFT JOIN ${t('role_assignments')} pra ON pra.contextid = ? AND pra.userid = ra.userid AND pra.roleid = ra.roleid AND pra.component <> ? AND pra.roleid NOT IN (?)
          LEFT JOIN ${t('user_enrolments')} ue ON ue.enrolid = ? AND ue.userid = ra.userid AND ue.status = 0
-        WHERE ra.contextid = ? AND ra.component = ? AND ra.itemid = ? AND (pra.id IS NULL OR ue.id IS NULL OR ? <> 0)`,
+        WHERE ra.contextid = ? AND ra.component = ? AND ra.itemid = ? AND (pra.id IS NULL OR ue.id IS NULL OR ? <> 0) ORDER BY ra.id`,
       [parentContextid, META_COMPONENT, ignored, inst.id, inst.course.contextid, META_COMPONENT, inst.id, inst.status]);
     if (unwanted.length) {
       await conn.query(`DELETE FROM ${t('role_assignments')} WHERE id IN (?)`, [unwanted.map((r) => r.id)]);
+      await unassigned(unwanted);
       unwanted.forEach((r) => dirty.add(Number(r.userid)));
       n.rolesRemoved += unwanted.length;
     }
@@ -290,6 +320,7 @@ export async function detachFromDeletedParents(conn: PoolConnection, db: MoodleD
     const counts = await syncMetaInstance(conn, db, inst, site, now);
     if (site.unenrolAction === 0) {
       await conn.query(`DELETE FROM ${db.t('enrol')} WHERE id = ?`, [inst.id]);
+      await logEvents(conn, db, now, [enrolInstanceDeleted(courseContext(inst.course), inst.id, 'meta')]);
       await touchCacheFlags(conn, db, 'accesslib/dirtycontexts', [inst.course.path], now, now + site.sessionTimeout);
     }
     const fate = site.unenrolAction === 0 ? 'deleted' : site.unenrolAction === 1 ? 'kept' : 'disabled';

@@ -2,7 +2,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { ChunkContext, DataRow, HeaderSpec, RowOutcome, ToolOperation } from '../types';
 import { CategoryTree, categoryFromPath, type Category } from '../../moodle/categories';
 import {
-  applySections, defaultStartDate, num, defaultEnrolPlugins, enrolTeacher, findCourses, formatOptionDefaults, insertCourses, moveCourseContext,
+  applySections, courseUpdatedEvent, defaultStartDate, num, defaultEnrolPlugins, enrolTeacher, findCourses, formatOptionDefaults, insertCourses, moveCourseContext,
   readCourseSite, readFormatOptions, refreshWeeksEndDate, saveFormatOptions, setEnrolMethod, updateCourseRow,
   type CourseSite, type CreatedCourse, type ExistingCourse, type NewCourse,
 } from '../../moodle/courses';
@@ -10,13 +10,17 @@ import { findEnrolInstances } from '../../moodle/enrol';
 import { fixCourseSortorder } from '../../moodle/sortorder';
 import { readUserSiteConfig } from '../../moodle/users';
 import { sqlKey } from '../../moodle/collation';
+import { deferMark, logEvents, rollbackDeferred, withDeferredWrites } from '../../moodle/deferred';
+import type { LogEvent } from '../../moodle/events';
 import { COURSE_FIELDS, CREATE_COLUMNS, OPTION_FIELDS, TEACHER_COLUMN, TOPIC_COLUMN } from './fields';
 
 /**
  * Course create / update (reference 5.1.1 under the spec's decisions 6-8): a new course is made as
  * Moodle's course form makes it, with the site's new-course defaults for every absent column; an
  * existing one is updated only with courses_forceupdate, and only in the columns the file gives.
- * New courses of a chunk are written together; updates run one by one.
+ * New courses of a chunk are written together (those of the rows above an update before it, so
+ * that the event log follows the file); updates run one by one. Each row's events are logged
+ * together, in the order Moodle's calls log them.
  */
 
 /** A row fault found before any write of the row (or rolled back with its savepoint). */
@@ -187,12 +191,12 @@ function checkTeachers(c: Context, plan: Plan): { userid: number; username: stri
 }
 
 /** Resolves (and, for a path, creates) the row's category: last, once every check of the row has passed. */
-async function resolveCategory(c: Context, plan: Plan): Promise<{ category: Category; created: string[] }> {
+async function resolveCategory(c: Context, plan: Plan): Promise<{ category: Category; created: string[]; events: LogEvent[] }> {
   const ref = plan.category!;
   if (ref.by === 'path') return categoryFromPath(c.ctx.conn, c.ctx.db, c.tree, ref.names, c.ctx.settings.courses_newcategoriesvisible === '0', c.ctx.now);
   const category = ref.by === 'id' ? c.tree.get(ref.id) : c.tree.withIdnumber(ref.value);
   if (!category) throw new RowError(ref.by === 'id' ? `category: no category with id ${ref.id}` : `category: no category with idnumber "${ref.value}" (courses_coursecategoryidentifier is idnumber)`);
-  return { category, created: [] };
+  return { category, created: [], events: [] };
 }
 
 /** A category given by id or idnumber must exist: checked before any write of the row. */
@@ -246,7 +250,11 @@ function newSections(site: CourseSite, topics: Map<number, Topic>): NewCourse['s
   return Array.from({ length: last + 1 }, (_, n) => ({ name: topics.get(n)?.name ?? null, summary: topics.get(n)?.summary ?? '' }));
 }
 
-interface Creation { index: number; plan: Plan; course: NewCourse; notes: string[]; teachers: ReturnType<typeof checkTeachers> }
+interface Creation {
+  index: number; plan: Plan; course: NewCourse; notes: string[]; teachers: ReturnType<typeof checkTeachers>;
+  /** course_category_created of the categories the row made: logged with its course, in row order. */
+  categoryEvents: LogEvent[];
+}
 
 /** Checks a new course's row and resolves its category; the course itself is written with the batch. */
 async function planCreation(c: Context, plan: Plan, index: number): Promise<Creation> {
@@ -261,9 +269,11 @@ async function planCreation(c: Context, plan: Plan, index: number): Promise<Crea
   checkCategory(c, plan);
   const notes: string[] = [];
   let category: Category;
+  let categoryEvents: LogEvent[] = [];
   if (plan.category) {
     const r = await resolveCategory(c, plan);
     category = r.category;
+    categoryEvents = r.events;
     if (r.created.length) notes.push(`categories created: ${r.created.join(', ')}`);
   } else {
     category = c.tree.defaultCategory() ?? (() => { throw new RowError('category: the site has no course category'); })();
@@ -272,7 +282,7 @@ async function planCreation(c: Context, plan: Plan, index: number): Promise<Crea
   c.pending.shortname.set(sqlKey(String(fields.shortname)), plan.row.line);
   if (fields.idnumber) c.pending.idnumber.set(sqlKey(String(fields.idnumber)), plan.row.line);
   return {
-    index, plan, notes, teachers,
+    index, plan, notes, teachers, categoryEvents,
     course: { fields, category, formatOptions: { ...formatOptionDefaults(format, c.site), ...plan.options }, sections: newSections(c.site, plan.topics), enrolStatus: plan.enrol },
   };
 }
@@ -308,6 +318,7 @@ async function updateExisting(c: Context, plan: Plan, course: ExistingCourse): P
   let target: Category | undefined;
   if (plan.category && !protect) {
     const r = await resolveCategory(c, plan);
+    await logEvents(conn, db, now, r.events);
     if (r.created.length) notes.push(`categories created: ${r.created.join(', ')}`);
     if (r.category.id !== Number(old.category)) target = r.category;
   }
@@ -319,12 +330,16 @@ async function updateExisting(c: Context, plan: Plan, course: ExistingCourse): P
     notes.push(`moved to ${c.tree.label(target)}`);
   }
   const format = String(changes.format ?? old.format);
-  const previous = changes.format !== undefined ? await readFormatOptions(conn, db, course.id, String(old.format)) : {};
+  const previous = changes.format !== undefined || Object.keys(plan.options).length ? await readFormatOptions(conn, db, course.id, String(old.format)) : {};
   const optionChanges = Object.keys(plan.options).length || changes.format !== undefined
-    ? await saveFormatOptions(conn, db, c.site, course.id, format, plan.options, previous) : 0;
+    ? await saveFormatOptions(conn, db, c.site, course.id, format, plan.options, changes.format !== undefined ? previous : {}) : 0;
+  const updated = Object.keys(changes).length > 0 || optionChanges > 0; // update_course ran
+  // update_course's event (the category as the id the tool passes), then the sections' events.
+  if (updated) await logEvents(conn, db, now, [courseUpdatedEvent(course, { ...plan.fields, ...(target ? { category: String(target.id) } : {}) }, previous, plan.options)]);
   const last = plan.topics.size ? Math.max(...plan.topics.keys()) : -1;
-  const sections = plan.topics.size ? await applySections(conn, db, course.id, last, plan.topics, now) : { created: 0, renamed: 0 };
-  const rebuilds = (Object.keys(changes).length || optionChanges ? 1 : 0) + sections.created + sections.renamed;
+  const sections = plan.topics.size ? await applySections(conn, db, course, last, plan.topics, now) : { created: 0, renamed: 0, events: [] };
+  await logEvents(conn, db, now, sections.events);
+  const rebuilds = (updated ? 1 : 0) + sections.created + sections.renamed;
   if (rebuilds) await updateCourseRow(conn, db, course.id, changes, now, rebuilds);
   // format_weeks recomputes the end date whenever the course is updated.
   if (rebuilds && format === 'weeks') await refreshWeeksEndDate(conn, db, course.id);
@@ -362,7 +377,7 @@ async function applyCreate(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutco
   };
 
   const outcomes: RowOutcome[] = new Array(rows.length);
-  const creations: Creation[] = [];
+  let creations: Creation[] = [];
   for (const [i, p] of parsed.entries()) {
     if (p instanceof RowError) { outcomes[i] = { status: 'failed', message: p.message }; continue; }
     const course = c.index.get(identity, p.key);
@@ -370,14 +385,19 @@ async function applyCreate(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutco
     if (course || pendingLine !== undefined) {
       const what = course ? `course ${course.shortname} (id ${course.id})` : `course ${p.key} (created on line ${pendingLine})`;
       if (settings.courses_forceupdate !== '1') { outcomes[i] = { status: 'skipped', message: `${what} exists; not updated (courses_forceupdate is off)` }; continue; }
-      // The batch writes its new courses at the end: the pipeline retries row by row, where this row sees it.
+      // The batch's index knows the courses that existed before it: the pipeline retries row by row, where this row sees it.
       if (!course) throw new Error(`line ${p.row.line} updates a course created earlier in the same batch`);
+      // The new courses of the rows above first, so that the event log follows the file.
+      await writeCreations(c, creations, outcomes);
+      creations = [];
       await conn.query('SAVEPOINT msync_course_update');
+      const mark = deferMark(conn);
       try {
         outcomes[i] = { status: 'applied', message: await updateExisting(c, p, course) };
       } catch (e) {
         if (!(e instanceof RowError)) throw e;
         await conn.query('ROLLBACK TO SAVEPOINT msync_course_update');
+        rollbackDeferred(conn, mark);
         outcomes[i] = { status: 'failed', message: e.message };
       }
       continue;
@@ -389,28 +409,39 @@ async function applyCreate(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutco
       outcomes[i] = { status: 'failed', message: e.message };
     }
   }
+  await writeCreations(c, creations, outcomes);
+  await fixCourseSortorder(conn, db);
+  return outcomes;
+}
 
-  const created = await insertCourses(conn, db, site, creations.map((k) => k.course), ctx.now);
+/**
+ * Writes the planned new courses together, then, course by course in row order, logs the events of
+ * its row (its new categories, create_course and the steps after it) and enrols its teachers.
+ */
+async function writeCreations(c: Context, creations: Creation[], outcomes: RowOutcome[]): Promise<void> {
+  if (!creations.length) return;
+  const { conn, db, now } = c.ctx;
+  const inserted = await insertCourses(conn, db, c.site, creations.map((k) => k.course), now);
   const manual = new Map<number, number>();
   if (creations.some((k) => k.teachers.length)) {
-    const [rowsM] = await conn.query<RowDataPacket[]>(`SELECT id, courseid FROM ${db.t('enrol')} WHERE courseid IN (?) AND enrol = 'manual' ORDER BY sortorder DESC, id DESC`, [created.map((k) => k.id)]);
+    const [rowsM] = await conn.query<RowDataPacket[]>(`SELECT id, courseid FROM ${db.t('enrol')} WHERE courseid IN (?) AND enrol = 'manual' ORDER BY sortorder DESC, id DESC`, [inserted.map((k) => k.course.id)]);
     for (const r of rowsM) manual.set(Number(r.courseid), Number(r.id)); // the first by sortorder wins
   }
   for (const [k, creation] of creations.entries()) {
-    const course: CreatedCourse = created[k];
+    const course: CreatedCourse = inserted[k].course;
+    await logEvents(conn, db, now, [...creation.categoryEvents, ...inserted[k].events]);
     const notes = [...creation.notes];
     for (const m of ['guest', 'self'] as const) if (creation.plan.enrol[m] === 0) notes.push(`${m} enrolment enabled`);
-    for (const t of creation.teachers) notes.push(`teacher ${t.username} ${await enrolTeacher(conn, db, site, course, manual.get(course.id)!, t.userid, t.roleid, ctx.now)} as ${t.role}`);
+    for (const t of creation.teachers) notes.push(`teacher ${t.username} ${await enrolTeacher(conn, db, c.site, course, manual.get(course.id)!, t.userid, t.roleid, now)} as ${t.role}`);
     outcomes[creation.index] = {
       status: 'applied',
       message: `course ${course.shortname} (id ${course.id}) created in ${c.tree.label(creation.course.category)} (category id ${creation.course.category.id})${notes.length ? `; ${notes.join('; ')}` : ''}`,
     };
   }
-  await fixCourseSortorder(conn, db);
-  return outcomes;
 }
 
 export const createOperation: ToolOperation = {
   tool: 'courses', op: 'create', summary: 'create or update courses (and their categories)', locationSetting: 'courses_fileuploadlocation',
-  header, chunkSize: 500, apply: applyCreate,
+  // Cache flags and event log rows of the chunk are written together at its end.
+  header, chunkSize: 500, apply: (ctx, rows) => withDeferredWrites(ctx.conn, ctx.db, () => applyCreate(ctx, rows)),
 };

@@ -2,6 +2,7 @@ import type { RowOutcome, ToolOperation } from '../types';
 import { deleteCourses as deleteFromMoodle, undeletableContent } from '../../moodle/courseDelete';
 import { readMetaSite } from '../../moodle/meta';
 import { courseIdentifier, lookupCourse, named, type CourseRow } from './lookup';
+import { withDeferredWrites } from '../../moodle/deferred';
 
 /**
  * The course deletion file (reference 5.1.2): a header-less list of course identifiers
@@ -17,7 +18,8 @@ export const deleteCourses: ToolOperation = {
   locationSetting: 'courses_filedeletelocation',
   header: null,
   chunkSize: 100,
-  async apply(ctx, rows) {
+  // Cache flags and event log rows of the chunk are written together at its end.
+  apply: (ctx, rows) => withDeferredWrites(ctx.conn, ctx.db, async () => {
     const field = courseIdentifier(ctx.settings.courses_filedeleteidentifier);
     const out: RowOutcome[] = [];
     const found = new Map<number, CourseRow>();
@@ -47,5 +49,5 @@ export const deleteCourses: ToolOperation = {
       out[d.index] = { ...out[d.index], message: `${out[d.index].message}; ${note}` };
     }
     return out;
-  },
+  }),
 };

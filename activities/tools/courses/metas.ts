@@ -3,6 +3,7 @@ import {
   createMetaInstance, describeSync, enableEnrolPlugin, findMetaInstances, readMetaSite, setMetaStatus, syncMetaInstance, type MetaSite,
 } from '../../moodle/meta';
 import { courseIdentifier, lookupCourse, named, type CourseRow } from './lookup';
+import { deferMark, rollbackDeferred, withDeferredWrites } from '../../moodle/deferred';
 
 /**
  * The meta course bindings file (reference 5.1.5 under spec decision 14): `master;meta[;cmd]`,
@@ -71,20 +72,23 @@ export const courseMetas: ToolOperation = {
   locationSetting: 'courses_filemetabindinglocation',
   header: { required: ['master', 'meta'], optional: ['cmd'] },
   chunkSize: 50,
-  async apply(ctx, rows) {
+  // Cache flags and event log rows of the chunk are written together at its end (a failed row's dropped with it).
+  apply: (ctx, rows) => withDeferredWrites(ctx.conn, ctx.db, async () => {
     let site = await readMetaSite(ctx.conn, ctx.db);
     const out: RowOutcome[] = [];
     for (const row of rows) {
       await ctx.conn.query('SAVEPOINT msync_metas_row');
+      const mark = deferMark(ctx.conn);
       try {
         out.push(await applyRow(ctx, site, row));
       } catch (e) {
         if (!(e instanceof RowError)) throw e;
         await ctx.conn.query('ROLLBACK TO SAVEPOINT msync_metas_row');
+        rollbackDeferred(ctx.conn, mark);
         site = await readMetaSite(ctx.conn, ctx.db); // a plugin enabled by the row is rolled back with it
         out.push({ status: 'failed', message: e.message });
       }
     }
     return out;
-  },
+  }),
 };
