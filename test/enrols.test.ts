@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { openSandbox, runToolFile, storeText, type Sandbox } from './support/sandbox';
+import { configure, openSandbox, runToolFile, storeText, type Sandbox } from './support/sandbox';
 import { createCourse, rows } from './support/moodle';
 import { parseMoodleTime } from '../activities/moodle/time';
 
@@ -22,7 +22,7 @@ describe('enrols: enrolments, roles and groups', () => {
 
   const runFile = (name: string, content: string, extra: string[] = []) => runToolFile(sb, 'enrols', name, content, extra);
   const report = (p: string) => storeText(sb, p);
-  const setting = async (k: string, v: string) => assert.equal((await sb.cli(['config', 'set', k, v])).code, 0);
+  const setting = (k: string, v: string) => configure(sb, { [k]: v });
   const rolesIn = async (contextid: number, user: string) =>
     (await rows(sb.db, 'SELECT roleid, component, itemid FROM mdl_role_assignments WHERE contextid = ? AND userid = ? ORDER BY roleid', [contextid, uid[user]]))
       .map((r) => [r.roleid, r.component, r.itemid]);

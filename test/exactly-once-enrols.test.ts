@@ -9,7 +9,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2';
 import { findOperation } from '../activities/tools';
-import { openSandbox, type Sandbox } from './support/sandbox';
+import { configure, openSandbox, type Sandbox } from './support/sandbox';
 import { createCourse } from './support/moodle';
 import { assertRunOutputs, killWorkerMidRun } from './support/exactlyOnce';
 
@@ -58,10 +58,7 @@ describe('exactly once on a 20,000-row enrolments file', () => {
 
   before(async () => {
     sb = await openSandbox('exactly_once_enrols');
-    for (const [k, v] of [['storereport', '1'], ['filefailed', '1'], ['enrols_useridentifier', 'username']]) {
-      const r = await sb.cli(['config', 'set', k, v]);
-      assert.equal(r.code, 0, r.stderr);
-    }
+    await configure(sb, { storereport: '1', filefailed: '1', enrols_useridentifier: 'username' });
     const now = Math.floor(Date.now() / 1000);
     await sb.db.query('INSERT INTO mdl_user (username, auth, confirmed, mnethostid, firstname, lastname, email, timecreated, timemodified) VALUES ?',
       [Array.from({ length: USERS }, (_, k) => [`eou${k + 1}`, 'manual', 1, 1, 'First', `Last${k + 1}`, `eou${k + 1}@example.com`, now, now])]);

@@ -9,7 +9,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2';
 import { findOperation } from '../activities/tools';
-import { openSandbox, waitFor, type Sandbox } from './support/sandbox';
+import { configure, openSandbox, waitFor, type Sandbox } from './support/sandbox';
 import { FaultyProxy, assertRunOutputs, chunkRetries, chunksDone, killWorkerMidRun, openWrites } from './support/exactlyOnce';
 import type { ToolRunSummary } from '../workflows/shared';
 
@@ -99,10 +99,7 @@ describe('exactly once on a 20,000-row users file', () => {
 
   before(async () => {
     sb = await openSandbox('exactly_once');
-    for (const [k, v] of [['storereport', '1'], ['filefailed', '1'], ['users_primaryidentity', 'idnumber']]) {
-      const r = await sb.cli(['config', 'set', k, v]);
-      assert.equal(r.code, 0, r.stderr);
-    }
+    await configure(sb, { storereport: '1', filefailed: '1', users_primaryidentity: 'idnumber' });
   });
   after(async () => sb?.close());
 

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2';
-import { openSandbox, waitFor, type CliResult, type Sandbox } from './support/sandbox';
+import { configure, openSandbox, waitFor, type CliResult, type Sandbox } from './support/sandbox';
 import { progressQuery, searchAttributes, type FileProgress } from '../workflows/shared';
 
 const HEADER = 'username;firstname;lastname;email';
@@ -37,12 +37,7 @@ describe('pipeline (users tool)', () => {
   const storeBytes = (rel: string) => fsp.readFile(path.join(sb.storeRoot, rel));
   const storeText = async (rel: string) => (await storeBytes(rel)).toString('utf8');
   const inStore = (rel: string) => fs.existsSync(path.join(sb.storeRoot, rel));
-  const setConfig = async (pairs: Record<string, string>) => {
-    for (const [k, v] of Object.entries(pairs)) {
-      const r = await sb.cli(['config', 'set', k, v]);
-      assert.equal(r.code, 0, `config set ${k} ${v}: ${r.stderr}`);
-    }
-  };
+  const setConfig = (pairs: Record<string, string>) => configure(sb, pairs);
   const run = (...args: string[]): Promise<CliResult> => sb.cli(['run', 'users', ...args, '--wait', '--json']);
   /** Runs a file that must complete (exit 0); returns the JSON result. */
   const runOk = async (file: string, ...args: string[]) => {

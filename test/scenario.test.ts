@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { openSandbox, runToolFile, type Sandbox } from './support/sandbox';
+import { configure, openSandbox, runToolFile, type Sandbox } from './support/sandbox';
 import { rows } from './support/moodle';
 import { samplesDir } from '../scripts/fixture';
 
@@ -41,10 +41,7 @@ describe("the original's scenario on its samples, every tool in one site (refere
 
   before(async () => {
     sb = await openSandbox('scenario');
-    for (const [k, v] of Object.entries(SETTINGS)) {
-      const r = await sb.cli(['config', 'set', k, v]);
-      assert.equal(r.code, 0, `${k}: ${r.stderr}`);
-    }
+    await configure(sb, SETTINGS);
     await sb.startWorker();
   });
   after(async () => sb?.close());
@@ -79,10 +76,10 @@ describe("the original's scenario on its samples, every tool in one site (refere
   it('step 6: the cohort files in the reference order', async () => {
     await run('cohorts', 'members', 'cohort_create_only.csv');
     assert.deepEqual(await list("SELECT name FROM mdl_cohort ORDER BY name"), ['COHORT1', 'COHORT2', 'COHORT3', 'COHORT4', 'GROUPEDUSERS']);
-    assert.equal((await sb.cli(['config', 'set', 'cohorts_cohortidentifier', 'name'])).code, 0);
+    await configure(sb, { cohorts_cohortidentifier: 'name' });
     await run('cohorts', 'members', 'cohort_delete_only_by_name.csv');
     assert.deepEqual(await cohorts(), []);
-    assert.equal((await sb.cli(['config', 'set', 'cohorts_cohortidentifier', 'idnumber'])).code, 0);
+    await configure(sb, { cohorts_cohortidentifier: 'idnumber' });
     await run('cohorts', 'members', 'cohort_create_only.csv');
     await run('cohorts', 'members', 'cohort_delete_only_by_idnumber.csv');
     assert.deepEqual(await cohorts(), []);
@@ -116,7 +113,7 @@ describe("the original's scenario on its samples, every tool in one site (refere
 
   it('step 8: enrol_sample.csv enrols with groups; failing group commands go to the tryback', async () => {
     // The sample names its users by idnumber (U0001...), though 11.1 configures usernames: run it as written.
-    assert.equal((await sb.cli(['config', 'set', 'enrols_useridentifier', 'idnumber'])).code, 0);
+    await configure(sb, { enrols_useridentifier: 'idnumber' });
     const r = await run('enrols', 'sync', 'enrol_sample.csv');
     assert.ok(r.rows.applied > 0 && r.rows.failed > 0, JSON.stringify(r.rows));
     assert.deepEqual(await list(

@@ -14,7 +14,7 @@ import * as zlib from 'node:zlib';
 import { createHash, randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import type { RowDataPacket } from 'mysql2';
-import { openSandbox, runToolFile, storeText, waitFor, type CliResult, type Sandbox, type WorkerProcess } from './support/sandbox';
+import { configure, openSandbox, runToolFile, storeText, waitFor, type CliResult, type Sandbox, type WorkerProcess } from './support/sandbox';
 import { rows } from './support/moodle';
 import { buildZip, type ZipEntrySpec } from './support/zip';
 import { findOperation } from '../activities/tools';
@@ -55,9 +55,7 @@ describe('userpictures tool', () => {
   let jpeg: Buffer;
   let png: Buffer;
 
-  const setConfig = async (pairs: Record<string, string>) => {
-    for (const [k, v] of Object.entries(pairs)) assert.equal((await sb.cli(['config', 'set', k, v])).code, 0, `config set ${k} ${v}`);
-  };
+  const setConfig = (pairs: Record<string, string>) => configure(sb, pairs);
   const putZip = async (name: string, entries: ZipEntrySpec[] | Buffer) => {
     await fsp.mkdir(sb.storeRoot, { recursive: true });
     await fsp.writeFile(path.join(sb.storeRoot, name), Buffer.isBuffer(entries) ? entries : buildZip(entries));

@@ -6,7 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { openSandbox, runToolFile, storeText, type Sandbox } from './support/sandbox';
+import { configure, openSandbox, runToolFile, storeText, type Sandbox } from './support/sandbox';
 import { startSmtpListener, type SmtpListener } from './support/smtp';
 import { createCourse, rows } from './support/moodle';
 import { parseMoodleTime } from '../activities/moodle/time';
@@ -23,9 +23,7 @@ describe('users: enrolment, cohort and password-mail columns', () => {
   before(async () => {
     smtp = await startSmtpListener();
     sb = await openSandbox('userenrol');
-    for (const [k, v] of [['storereport', '1'], ['filefailed', '1'], ['users_primaryidentity', 'username'], ['users_sendpasswordtousers', '1']]) {
-      assert.equal((await sb.cli(['config', 'set', k, v])).code, 0);
-    }
+    await configure(sb, { storereport: '1', filefailed: '1', users_primaryidentity: 'username', users_sendpasswordtousers: '1' });
     c1 = await createCourse(sb.db, 'MATH101');
     c2 = await createCourse(sb.db, 'PHYS201');
     await sb.startWorker({ SMTP_URL: smtp.url });
@@ -116,9 +114,7 @@ describe('users: enrolment, cohort and password-mail columns', () => {
   });
 
   it('a new member of a cohort bound to a course is enrolled there at once, and an enrolment in a master course reaches its meta course', async () => {
-    for (const [k, v] of [['cohorts_cohortidentifier', 'idnumber'], ['cohorts_courseidentifier', 'shortname'], ['courses_filemetabindingidentifier', 'shortname']]) {
-      assert.equal((await sb.cli(['config', 'set', k, v])).code, 0);
-    }
+    await configure(sb, { cohorts_cohortidentifier: 'idnumber', cohorts_courseidentifier: 'shortname', courses_filemetabindingidentifier: 'shortname' });
     const bind = await runToolFile(sb, 'cohorts', 'bind.csv', 'course;cohort;role\nPHYS201;Y1;student\n', ['--op', 'bindings']);
     assert.equal(bind.rows.applied, 1, JSON.stringify(bind));
     const child = await createCourse(sb.db, 'CHILDU');

@@ -11,7 +11,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
-import { openSandbox, type CliResult, type Sandbox, type WorkerProcess } from './support/sandbox';
+import { configure, openSandbox, type CliResult, type Sandbox, type WorkerProcess } from './support/sandbox';
 import { samplesDir } from '../scripts/fixture';
 import { hashPassword, sha512crypt, verifyPassword } from '../activities/moodle/password';
 
@@ -32,12 +32,7 @@ describe('users tool', () => {
   let sb: Sandbox;
   let worker: WorkerProcess;
 
-  const setConfig = async (pairs: Record<string, string>) => {
-    for (const [k, v] of Object.entries(pairs)) {
-      const r = await sb.cli(['config', 'set', k, v]);
-      assert.equal(r.code, 0, `config set ${k} ${v}: ${r.stderr}`);
-    }
-  };
+  const setConfig = (pairs: Record<string, string>) => configure(sb, pairs);
   /** Runs a file already in the store; it must complete (exit 0). Returns the JSON result and the run's time window. */
   const runStored = async (name: string, ...args: string[]) => {
     const t0 = nowSec();

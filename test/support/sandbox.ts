@@ -14,6 +14,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { searchAttributeKeys } from '../../workflows/shared';
 import { adminConnection, copyDatabase, ensureTemplate } from '../../scripts/fixture';
 import { projectRoot, WORKER_NODE_OPTIONS } from '../../activities/env';
+import { findSetting, validateSetting } from '../../activities/settings/registry';
 
 const DB_SERVER = process.env.MOODLE_TEST_DB_SERVER || 'mysql://root@127.0.0.1:3306/';
 const CLI = path.join(projectRoot, 'bin', 'moodle-sync.js');
@@ -192,3 +193,19 @@ export async function runToolFile(sb: Sandbox, tool: string, name: string, conte
 
 /** A store file's text (reports, trybacks). */
 export const storeText = (sb: Sandbox, storePath: string): Promise<string> => fsp.readFile(path.join(sb.storeRoot, storePath), 'utf8');
+
+/**
+ * Test set-up only: tool settings written straight into config_plugins, validated as `config set`
+ * validates them (the CLI's `config set` has its own tests), in one statement instead of one CLI
+ * process per key.
+ */
+export async function configure(sb: Sandbox, settings: Record<string, string>): Promise<void> {
+  const rows = Object.entries(settings).map(([key, raw]) => {
+    const def = findSetting(key);
+    if (!def) throw new Error(`unknown setting ${key}`);
+    const checked = validateSetting(def, raw);
+    if (!checked.ok) throw new Error(checked.reason);
+    return ['tool_sync', key, checked.value];
+  });
+  await sb.db.query('INSERT INTO mdl_config_plugins (plugin, name, value) VALUES ? ON DUPLICATE KEY UPDATE value = VALUES(value)', [rows]);
+}
