@@ -3,7 +3,8 @@
  * the original's scenario on its samples (reference 11.1 steps 6 and 7, with its settings), the
  * rows compared table by table with moodle-writes.md (create a cohort, add a cohort member,
  * cohort enrolment with and without a group, remove a member under each unenrolaction, delete a
- * cohort that courses use), binding commands, and row errors (report and tryback).
+ * cohort that courses use), binding commands, and row errors (report and tryback). The event log
+ * rows (logstore_standard_log) of each of these are compared column by column, in log order.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2';
 import { openSandbox, runToolFile, storeText, type Sandbox } from './support/sandbox';
 import { createCourse, rows } from './support/moodle';
+import { LogReader, SYSTEM_CTX, categoryCtx, courseCtx, logRow } from './support/logstore';
 import { samplesDir } from '../scripts/fixture';
 import { parseMoodleTime } from '../activities/moodle/time';
 import { openMoodleDb, type MoodleDb } from '../activities/moodle/db';
@@ -59,6 +61,37 @@ describe('cohorts tool', () => {
   const ids = (...idnumbers: string[]) => idnumbers.map((i) => uid[i]).sort((a, b) => a - b);
   const within = (t: unknown, r: { t0: number; t1: number }, what: string) => assert.ok(Number(t) >= r.t0 && Number(t) <= r.t1, `${what}: ${t} not within ${r.t0}..${r.t1}`);
 
+  // ---- event log: what enrol_cohort's API and observers log (moodle-writes "cohort enrolment" and after) ----
+  let log: LogReader;
+  const ctxOf = (courseid: unknown) => courseCtx(Object.values(course).find((c) => c.id === Number(courseid))!);
+  const COHORT_ENROL = '{"enrol":"cohort"}';
+  /** role_assign(…, 'enrol_cohort', $instance->id): the new id as an integer, the instance id as the string the database gave. */
+  const raOther = (raid: unknown, inst: unknown) => `{"id":${raid},"component":"enrol_cohort","itemid":"${inst}"}`;
+  /** role_unassign_all: every value from the deleted record, so strings. */
+  const raGone = (raid: unknown, inst: unknown) => `{"id":"${raid}","component":"enrol_cohort","itemid":"${inst}"}`;
+  const gmOther = (inst: unknown) => `{"component":"enrol_cohort","itemid":"${inst}"}`;
+  /** unenrol_user: the deleted row's columns as strings, then courseid, enrol, lastenrol. */
+  const ueGone = (ue: Record<string, unknown>, courseid: unknown, last: boolean) => JSON.stringify({
+    userenrolment: {
+      ...Object.fromEntries(['id', 'status', 'enrolid', 'userid', 'timestart', 'timeend', 'modifierid', 'timecreated', 'timemodified'].map((c) => [c, String(ue[c])])),
+      courseid: String(courseid), enrol: 'cohort', lastenrol: last,
+    },
+    enrol: 'cohort',
+  });
+  const enrolmentOf = async (enrolid: number, userid: number) => (await enrolmentsOf(enrolid)).find((u) => u.userid === userid);
+  const roleOf = async (enrolid: number, userid: number) => (await rolesOf(enrolid)).find((a) => a.userid === userid);
+  const membersByJoin = async (cohortid: number) => (await rows(sb.db, 'SELECT userid FROM mdl_cohort_members WHERE cohortid = ? ORDER BY id', [cohortid])).map((m) => Number(m.userid));
+  /** An enrolled member's events in one instance: user_enrolment_created, role_assigned, then group_member_added with a group. */
+  const enrolledEvents = async (e: Record<string, any>, userid: number) => {
+    const ctx = ctxOf(e.courseid);
+    const out = [
+      logRow('user_enrolment_created', ctx, (await enrolmentOf(e.id, userid))!.id, userid, COHORT_ENROL),
+      logRow('role_assigned', ctx, e.roleid, userid, raOther((await roleOf(e.id, userid))!.id, e.id)),
+    ];
+    if (e.customint2 > 0) out.push(logRow('group_member_added', ctx, e.customint2, userid, gmOther(e.id)));
+    return out;
+  };
+
   before(async () => {
     sb = await openSandbox('cohorts');
     moodle = openMoodleDb(sb.env.MOODLE_DB_URL!, 'mdl_', 'msync_');
@@ -74,6 +107,7 @@ describe('cohorts tool', () => {
     assert.deepEqual(r.rows, { total: 13, applied: 13, failed: 0, skipped: 0 });
     for (const u of await rows(sb.db, "SELECT id, idnumber FROM mdl_user WHERE idnumber <> ''")) uid[u.idnumber] = Number(u.id);
     assert.equal(Object.keys(uid).length, 13);
+    log = new LogReader(sb.db);
   });
   after(async () => {
     await moodle?.close();
@@ -112,7 +146,8 @@ describe('cohorts tool', () => {
       await setting({ cohorts_cohortidentifier: 'idnumber' });
     });
 
-    it('recreated (every column as cohort_add_cohort writes it), then cohort_delete_only_by_idnumber.csv: no cohort left', async () => {
+    it('recreated (every column as cohort_add_cohort writes it), then cohort_delete_only_by_idnumber.csv: no cohort left; cohort_created and cohort_deleted each', async () => {
+      await log.mark();
       let r = await runSample('members', 'cohort_create_only.csv');
       assert.deepEqual(r.rows, { total: 5, applied: 5, failed: 0, skipped: 0 });
       const all = await cohorts();
@@ -123,9 +158,12 @@ describe('cohorts tool', () => {
       within(timecreated, r, 'timecreated');
       assert.equal(timemodified, timecreated);
       assert.match(await report(r.report), /line 2: applied: cohort "COHORT1" \(COH001\) created/);
+      // cohort_add_cohort in the system context, in file order.
+      assert.deepEqual(await log.since(r.t0), all.map((c) => logRow('cohort_created', SYSTEM_CTX, c.id, null, 'null')));
       r = await runSample('members', 'cohort_delete_only_by_idnumber.csv');
       assert.deepEqual(r.rows, { total: 5, applied: 5, failed: 0, skipped: 0 });
       assert.deepEqual(await cohorts(), []);
+      assert.deepEqual(await log.since(r.t0), all.map((c) => logRow('cohort_deleted', SYSTEM_CTX, c.id, null, 'null')));
     });
 
     const full = {
@@ -143,12 +181,21 @@ describe('cohorts tool', () => {
       assert.match(await report(r.report), /line 3: applied: cohort "COHORT1" \(COH001\) exists; user amelie\.dupont added/);
     });
 
-    it('cohort_free_cohorts_by_idnumber.csv empties them; cohort_add_members_by_idnumber.csv (no cmd: add) fills them again', async () => {
+    it('cohort_free_cohorts_by_idnumber.csv empties them (cohort_member_removed each); cohort_add_members_by_idnumber.csv (no cmd: add) fills them again', async () => {
+      const freed = [];
+      for (const idnumber of ['COH001', 'COH002', 'COH003', 'COH004', 'COHGRP']) {
+        const c = await cohort(idnumber);
+        freed.push(...(await membersByJoin(c.id)).map((u) => logRow('cohort_member_removed', SYSTEM_CTX, c.id, u, 'null')));
+      }
+      await log.mark();
       let r = await runSample('members', 'cohort_free_cohorts_by_idnumber.csv');
       assert.deepEqual(r.rows, { total: 5, applied: 5, failed: 0, skipped: 0 });
       assert.deepEqual(await memberships(), {});
       assert.equal((await cohorts()).length, 5);
       assert.match(await report(r.report), /line 6: applied: cohort "GROUPEDUSERS" \(COHGRP\) freed: 8 members removed/);
+      // cohort_remove_member for every member, in the order they joined; no enrolment follows the cohorts yet.
+      assert.equal(freed.length, 16);
+      assert.deepEqual(await log.since(r.t0), freed);
       r = await runSample('members', 'cohort_add_members_by_idnumber.csv');
       assert.deepEqual(r.rows, { total: 16, applied: 16, failed: 0, skipped: 0 });
       assert.deepEqual(await memberships(), full);
@@ -221,6 +268,7 @@ describe('cohorts tool', () => {
       'add;;U0001;COH400;',
       'add;COHORT3 renamed;;COH003;',
     ];
+    await log.mark();
     const r = await run('members', 'members-rows.csv', `${file.join('\n')}\n`);
     assert.deepEqual(r.rows, { total: 12, applied: 3, failed: 9, skipped: 0 });
     const text = await report(r.report);
@@ -253,6 +301,19 @@ describe('cohorts tool', () => {
       const ra = (await rolesOf(e.id)).filter((a) => a.userid === uid.U0001);
       assert.deepEqual(ra.map((a) => [a.roleid, a.component, a.itemid]), [[STUDENT, 'enrol_cohort', e.id]]);
     }
+
+    // The log: cohort_member_added then, per instance that follows the cohort, the observer's enrolment and role;
+    // a cohort created (kept though its member failed), one in a category context, one renamed. Rolled-back rows log nothing.
+    const grp = await cohort('COHGRP');
+    const expected = [logRow('cohort_member_added', SYSTEM_CTX, grp.id, uid.U0001, 'null')];
+    for (const e of await instances(grp.id)) expected.push(...(await enrolledEvents(e, uid.U0001)));
+    expected.push(
+      logRow('cohort_created', SYSTEM_CTX, (await cohort('COH100')).id, null, 'null'),
+      logRow('cohort_created', categoryCtx(1, 3), (await cohort('COH300')).id, null, 'null'),
+      logRow('cohort_updated', SYSTEM_CTX, (await cohort('COH003')).id, null, 'null'),
+    );
+    assert.equal(expected.length, 10);
+    assert.deepEqual(await log.since(r.t0), expected);
   });
 
   it('bindings rows: makegroup creates "<cohort> cohort" (numbered when taken), dates are honoured, row errors', async () => {
@@ -270,6 +331,7 @@ describe('cohorts tool', () => {
       'jump;COHGRP;TESTCOURSE1;student;;;',
       'add;COHGRP;TESTCOURSE1;student;;2026-02-30;',
     ];
+    await log.mark();
     const r = await run('bindings', 'bindings-rows.csv', `${file.join('\n')}\n`);
     assert.deepEqual(r.rows, { total: 10, applied: 2, failed: 8, skipped: 0 });
     const text = await report(r.report);
@@ -311,6 +373,23 @@ describe('cohorts tool', () => {
     assert.deepEqual([t3.enrolstartdate, t3.enrolenddate], [start.value, end.value]);
     assert.equal((await rows(sb.db, 'SELECT name FROM mdl_groups WHERE id = ?', [t3.customint2]))[0].name, 'GROUPEDUSERS cohort (2)');
     assert.deepEqual((await enrolmentsOf(t3.id)).map((u) => [u.userid, u.timestart, u.timeend]), members.map((u) => [u, start.value, end.value]));
+
+    // moodle-writes "cohort enrolment" with a new group: group_created, enrol_instance_created, then the sync's
+    // user_enrolment_created for all, role_assigned for all, group_member_added for all. The failed rows log nothing.
+    const expected = [];
+    for (const e of [t2, t3]) {
+      const ctx = ctxOf(e.courseid);
+      const ues = await enrolmentsOf(e.id);
+      expected.push(
+        logRow('group_created', ctx, e.customint2, null, 'null'),
+        logRow('enrol_instance_created', ctx, e.id, null, COHORT_ENROL),
+        ...ues.map((ue) => logRow('user_enrolment_created', ctx, ue.id, ue.userid, COHORT_ENROL)),
+        ...(await rolesOf(e.id)).map((ra) => logRow('role_assigned', ctx, e.roleid, ra.userid, raOther(ra.id, e.id))),
+        ...ues.map((ue) => logRow('group_member_added', ctx, e.customint2, ue.userid, gmOther(e.id))),
+      );
+    }
+    assert.equal(expected.length, 2 * (2 + 3 * 9));
+    assert.deepEqual(await log.since(r.t0), expected);
   });
 
   it('removing a member follows enrol_cohort unenrolaction: 3 suspends and removes roles, 2 suspends only, 0 unenrols; adding back reactivates', async () => {
@@ -318,10 +397,23 @@ describe('cohorts tool', () => {
     const [t1] = (await instances(grp.id)).filter((e) => e.courseid === course.TESTCOURSE1.id);
     const ue = async (user: string) => (await enrolmentsOf(t1.id)).find((u) => u.userid === uid[user])!;
     const roles = async (user: string) => (await rolesOf(t1.id)).filter((a) => a.userid === uid[user]).map((a) => a.roleid);
+    // Every instance that follows COHGRP, by id (the order enrol_cohort_handler walks them).
+    const followers = await instances(grp.id);
+    assert.equal(followers.length, 5);
+    const removed = (user: string) => logRow('cohort_member_removed', SYSTEM_CTX, grp.id, uid[user], 'null');
+    const suspended = async (e: Record<string, any>, user: string) => logRow('user_enrolment_updated', ctxOf(e.courseid), (await enrolmentOf(e.id, uid[user]))!.id, uid[user], COHORT_ENROL);
     try {
       await unenrolAction(3);
+      const held = await Promise.all(followers.map((e) => roleOf(e.id, uid.UGR1)));
+      await log.mark();
       let r = await run('members', 'remove-3.csv', 'cmd;userid;cidnumber\ndel;UGR1;COHGRP\n');
       assert.equal(r.rows.applied, 1);
+      // moodle-writes "remove a cohort member", 3: cohort_member_removed, then per instance user_enrolment_updated and role_unassigned.
+      const expect3 = [removed('UGR1')];
+      for (const [i, e] of followers.entries()) {
+        expect3.push(await suspended(e, 'UGR1'), logRow('role_unassigned', ctxOf(e.courseid), e.roleid, uid.UGR1, raGone(held[i]!.id, e.id)));
+      }
+      assert.deepEqual(await log.since(r.t0), expect3);
       assert.deepEqual([(await ue('UGR1')).status, await roles('UGR1')], [1, []]);
       within((await ue('UGR1')).timemodified, r, 'ue.timemodified');
       const [t2] = (await instances(grp.id)).filter((e) => e.roleid === EDITINGTEACHER);
@@ -329,7 +421,16 @@ describe('cohorts tool', () => {
       assert.match(await report(r.report), /user ugr1 removed; enrolment suspended in TESTCOURSE1 \(student\); role removed in TESTCOURSE1 \(student\)/);
 
       await unenrolAction(2);
+      await log.mark();
       r = await run('members', 'remove-2.csv', 'cmd;userid;cidnumber\nadd;UGR1;COHGRP\ndel;UGR2;COHGRP\n');
+      // Adding back: user_enrolment_updated and a new role_assigned per instance; 2 suspends only.
+      const expect2 = [logRow('cohort_member_added', SYSTEM_CTX, grp.id, uid.UGR1, 'null')];
+      for (const e of followers) {
+        expect2.push(await suspended(e, 'UGR1'), logRow('role_assigned', ctxOf(e.courseid), e.roleid, uid.UGR1, raOther((await roleOf(e.id, uid.UGR1))!.id, e.id)));
+      }
+      expect2.push(removed('UGR2'));
+      for (const e of followers) expect2.push(await suspended(e, 'UGR2'));
+      assert.deepEqual(await log.since(r.t0), expect2);
       assert.deepEqual([(await ue('UGR1')).status, await roles('UGR1')], [0, [STUDENT]], 'adding back reactivates and gives the role again');
       assert.deepEqual([(await ue('UGR2')).status, await roles('UGR2')], [1, [STUDENT]], 'unenrolaction 2 keeps the role');
       assert.match(await report(r.report), /line 2: applied: .*user ugr1 added; enrolment reactivated in TESTCOURSE1 \(student\)/);
@@ -337,6 +438,11 @@ describe('cohorts tool', () => {
       await unenrolAction(0);
     }
     await sb.db.query('UPDATE mdl_groups SET timemodified = 0');
+    const ugr3 = await Promise.all(followers.map(async (e) => ({
+      ue: (await enrolmentOf(e.id, uid.UGR3))!, ra: (await roleOf(e.id, uid.UGR3))!,
+      gm: await rows(sb.db, "SELECT groupid FROM mdl_groups_members WHERE userid = ? AND component = 'enrol_cohort' AND itemid = ? ORDER BY id", [uid.UGR3, e.id]),
+    })));
+    await log.mark();
     // COH003 (bound to TESTCOURSE2 by the sample) gets a member for the deletion test below.
     const r = await run('members', 'remove-0.csv', 'cmd;userid;cidnumber\ndel;UGR3;COHGRP\nadd;U0004;COH003\nadd;U0005;COHGRP\n');
     assert.equal(await ue('UGR3'), undefined);
@@ -353,6 +459,23 @@ describe('cohorts tool', () => {
     const [t3] = grouped.filter((e) => e.courseid === course.TESTCOURSE3.id);
     const [dated] = (await enrolmentsOf(t3.id)).filter((u) => u.userid === uid.U0005);
     assert.deepEqual([dated.timestart, dated.timeend], [t3.enrolstartdate, t3.enrolenddate], 'the instance dates');
+
+    // 0: unenrol_user per instance: group_member_removed (with a group), role_unassigned, user_enrolment_deleted, whose
+    // lastenrol is true when no later instance of the same course still enrols the user. Then two members added.
+    const expect0 = [removed('UGR3')];
+    for (const [i, e] of followers.entries()) {
+      const ctx = ctxOf(e.courseid);
+      const last = !followers.slice(i + 1).some((o) => o.courseid === e.courseid);
+      expect0.push(...ugr3[i].gm.map((m) => logRow('group_member_removed', ctx, m.groupid, uid.UGR3, 'null')),
+        logRow('role_unassigned', ctx, e.roleid, uid.UGR3, raGone(ugr3[i].ra.id, e.id)),
+        logRow('user_enrolment_deleted', ctx, ugr3[i].ue.id, uid.UGR3, ueGone(ugr3[i].ue, e.courseid, last)));
+    }
+    assert.deepEqual(ugr3.map((x) => x.gm.length), [0, 0, 0, 1, 1], 'in the groups of the two grouped instances');
+    const coh3 = await cohort('COH003');
+    expect0.push(logRow('cohort_member_added', SYSTEM_CTX, coh3.id, uid.U0004, 'null'), ...(await enrolledEvents((await instances(coh3.id))[0], uid.U0004)));
+    expect0.push(logRow('cohort_member_added', SYSTEM_CTX, grp.id, uid.U0005, 'null'));
+    for (const e of followers) expect0.push(...(await enrolledEvents(e, uid.U0005)));
+    assert.deepEqual(await log.since(r.t0), expect0);
   });
 
   it('bindings del disables (roles go, enrolments stay), restore re-enables, fulldel deletes the instances as delete_instance does', async () => {
@@ -398,7 +521,28 @@ describe('cohorts tool', () => {
     const coh3 = await cohort('COH003');
     const [t2coh3] = await instances(coh3.id);
     await sb.db.query("DELETE FROM mdl_cache_flags WHERE flagtype = 'accesslib/dirtycontexts'");
+    // moodle-writes "delete a cohort that courses use", 0: cohort_deleted first (no cohort_member_removed), then per
+    // instance delete_instance: each enrolment (by id) unenrolled as unenrol_user logs it, then enrol_instance_deleted.
+    const allUes = await rows(sb.db, 'SELECT ue.*, e.courseid FROM mdl_user_enrolments ue JOIN mdl_enrol e ON e.id = ue.enrolid ORDER BY ue.id');
+    const remaining = new Set(allUes.map((u) => u.id));
+    const expectDelete = [logRow('cohort_deleted', SYSTEM_CTX, grp.id, null, 'null')];
+    for (const e of before) {
+      const ctx = ctxOf(e.courseid);
+      for (const { courseid: _c, ...ue } of allUes.filter((u) => u.enrolid === e.id)) {
+        remaining.delete(ue.id);
+        const last = !allUes.some((o) => remaining.has(o.id) && o.userid === ue.userid && o.courseid === e.courseid);
+        const gms = await rows(sb.db, "SELECT groupid FROM mdl_groups_members WHERE userid = ? AND component = 'enrol_cohort' AND itemid = ? ORDER BY id", [ue.userid, e.id]);
+        const ras = await rows(sb.db, "SELECT id, roleid FROM mdl_role_assignments WHERE userid = ? AND contextid = ? AND component = 'enrol_cohort' AND itemid = ? ORDER BY id", [ue.userid, ctx.id, e.id]);
+        expectDelete.push(...gms.map((m) => logRow('group_member_removed', ctx, m.groupid, ue.userid, 'null')),
+          ...ras.map((a) => logRow('role_unassigned', ctx, a.roleid, ue.userid, raGone(a.id, e.id))),
+          logRow('user_enrolment_deleted', ctx, ue.id, ue.userid, ueGone(ue, e.courseid, last)));
+      }
+      expectDelete.push(logRow('enrol_instance_deleted', ctx, e.id, null, COHORT_ENROL));
+    }
+    assert.ok(expectDelete.length > 40, `${expectDelete.length} rows expected`);
+    await log.mark();
     let r = await run('members', 'delete-grp.csv', 'cmd;cidnumber\ndel;COHGRP\n');
+    assert.deepEqual(await log.since(r.t0), expectDelete);
     assert.match(await report(r.report), /cohort "GROUPEDUSERS" \(COHGRP\) deleted; its enrolments in TESTCOURSE1 \(student\), TESTCOURSE3 \(student\), TESTCOURSE3 \(teacher\) deleted/);
     assert.equal(await cohort('COHGRP'), undefined);
     assert.equal((await rows(sb.db, 'SELECT * FROM mdl_cohort_members WHERE cohortid = ?', [grp.id])).length, 0);
@@ -414,9 +558,19 @@ describe('cohorts tool', () => {
     const dirty = await rows(sb.db, "SELECT name FROM mdl_cache_flags WHERE flagtype = 'accesslib/dirtycontexts' ORDER BY name");
     assert.deepEqual(dirty.map((d) => d.name), [`/1/3/${course.TESTCOURSE1.contextid}`, `/1/3/${course.TESTCOURSE3.contextid}`]);
 
+    const u4 = { ue: (await enrolmentOf(t2coh3.id, uid.U0004))!, ra: (await roleOf(t2coh3.id, uid.U0004))! };
     try {
       await unenrolAction(3);
+      await log.mark();
       r = await run('members', 'delete-coh3.csv', 'cmd;cidnumber\ndel;COH003\n');
+      // 3: cohort_deleted, role_unassigned × n, enrol_instance_updated (disabled), user_enrolment_updated (suspended by the sync).
+      const ctx = ctxOf(t2coh3.courseid);
+      assert.deepEqual(await log.since(r.t0), [
+        logRow('cohort_deleted', SYSTEM_CTX, coh3.id, null, 'null'),
+        logRow('role_unassigned', ctx, STUDENT, uid.U0004, raGone(u4.ra.id, t2coh3.id)),
+        logRow('enrol_instance_updated', ctx, t2coh3.id, null, COHORT_ENROL),
+        logRow('user_enrolment_updated', ctx, u4.ue.id, uid.U0004, COHORT_ENROL),
+      ]);
       assert.match(await report(r.report), /cohort "COHORT3 renamed" \(COH003\) deleted; its enrolments in TESTCOURSE2 \(student\) disabled \(enrol_cohort unenrolaction 3\)/);
     } finally {
       await unenrolAction(0);

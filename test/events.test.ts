@@ -24,6 +24,7 @@ const CLASSES: Record<string, [string, string, string | null, string, number]> =
   user_enrolment_deleted: ['user_enrolment', 'deleted', 'user_enrolments', 'd', 0],
   role_assigned: ['role', 'assigned', 'role', 'c', 0],
   role_unassigned: ['role', 'unassigned', 'role', 'd', 0],
+  enrol_instance_created: ['enrol_instance', 'created', 'enrol', 'c', 0],
   enrol_instance_updated: ['enrol_instance', 'updated', 'enrol', 'u', 0],
   cohort_created: ['cohort', 'created', 'cohort', 'c', 0],
   cohort_member_added: ['cohort_member', 'added', 'cohort', 'c', 0],
@@ -237,6 +238,33 @@ describe('events: logstore rows of the users and enrolments tools', () => {
       expected('user_deleted', userCtx.ev4, uid.ev4, uid.ev4, '{"username":"ev4","email":"ev4@example.com","idnumber":"","picture":"0","mnethostid":"1"}'),
     ]);
     assert.equal((await rows(sb.db, 'SELECT * FROM mdl_cohort_members WHERE userid = ?', [uid.ev4])).length, 0);
+  });
+
+  it('a users file that adds a member to a cohort bound to a course logs what enrol_cohort\'s observer logs, after cohort_member_added', async () => {
+    for (const [k, v] of [['cohorts_cohortidentifier', 'name'], ['cohorts_courseidentifier', 'shortname']]) await setting(k, v);
+    let t = now();
+    const bind = await runToolFile(sb, 'cohorts', 'ev-bind.csv', 'cohort;course;role;makegroup\nYear 9;MATH101;student;1\n', ['--op', 'bindings']);
+    assert.equal(bind.rows.applied, 1);
+    const cohort = Number((await rows(sb.db, "SELECT id FROM mdl_cohort WHERE name = 'Year 9'"))[0].id);
+    const [inst] = await rows(sb.db, "SELECT id, customint2 FROM mdl_enrol WHERE enrol = 'cohort' AND customint1 = ?", [cohort]);
+    const group = Number(inst.customint2);
+    // The cohort has no member (ev4 was deleted): the group, then the instance, nothing to sync.
+    assert.deepEqual(await newEvents(t), [
+      expected('group_created', mathCtx, group, null, 'null'),
+      expected('enrol_instance_created', mathCtx, Number(inst.id), null, '{"enrol":"cohort"}'),
+    ]);
+
+    t = now();
+    await users('ev-cohort-member.csv', 'username;firstname;lastname;email;cohort\nev5;Eve;Five;ev5@example.com;Year 9\n');
+    await learnUsers('ev5');
+    const ue = await ueOf(Number(inst.id), 'ev5');
+    assert.deepEqual(await newEvents(t), [
+      expected('user_created', userCtx.ev5, uid.ev5, uid.ev5, 'null'),
+      expected('cohort_member_added', system, cohort, uid.ev5, 'null'),
+      expected('user_enrolment_created', mathCtx, Number(ue.id), uid.ev5, '{"enrol":"cohort"}'),
+      expected('role_assigned', mathCtx, STUDENT, uid.ev5, `{"id":${await raId(STUDENT, mathCtx, 'ev5')},"component":"enrol_cohort","itemid":"${inst.id}"}`),
+      expected('group_member_added', mathCtx, group, uid.ev5, `{"component":"enrol_cohort","itemid":"${inst.id}"}`),
+    ]);
   });
 
   it('a site whose standard log store is off (tool_log enabled_stores) gets no log rows, as from Moodle', async () => {

@@ -1,7 +1,8 @@
 /**
  * The groups tool through the real path (CLI, worker, Temporal dev server, the Moodle database),
  * with reference 11.1's configuration and samples (step 9), rows compared column by column with
- * what moodle-writes.md says Moodle's group API writes, and every other Moodle table unchanged.
+ * what moodle-writes.md says Moodle's group API writes, and every other Moodle table unchanged but
+ * the event log, whose rows (logstore_standard_log) are compared column by column, in log order.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import * as path from 'node:path';
 import mysql from 'mysql2/promise';
 import { openSandbox, runToolFile, storeText, type Sandbox } from './support/sandbox';
 import { createCourse, rows } from './support/moodle';
+import { LogReader, courseCtx, logRow } from './support/logstore';
 import { samplesDir } from '../scripts/fixture';
 import { openMoodleDb, type MoodleDb } from '../activities/moodle/db';
 import { setSetting } from '../activities/settings/store';
@@ -59,6 +61,15 @@ describe('groups: groups, groupings and members', () => {
   const members = async (courseName = 'TESTCOURSE1') => (await rows(sb.db, `SELECT g.idnumber, u.username, m.component, m.itemid, m.timeadded FROM mdl_groups_members m
       JOIN mdl_groups g ON g.id = m.groupid JOIN mdl_user u ON u.id = m.userid WHERE g.courseid = ? ORDER BY g.idnumber, u.username`, [course[courseName].id]))
     .map((r) => `${r.idnumber}:${r.username}:${r.component}:${r.itemid}:${stamp(r.timeadded)}`);
+  // ---- event log ----
+  let log: LogReader;
+  const ctx = (courseName: string) => courseCtx(course[courseName]);
+  const idOf = async (table: 'groups' | 'groupings', courseName: string, idnumber: string) =>
+    Number((await rows(sb.db, `SELECT id FROM ${mysql.escapeId(`mdl_${table}`)} WHERE courseid = ? AND idnumber = ?`, [course[courseName].id, idnumber]))[0].id);
+  /** groups_add_member(…, 'tool_sync'): itemid 0 stays the integer the API defaults to. */
+  const OWN = '{"component":"tool_sync","itemid":0}';
+  const joined = async (idnumber: string, user: string) => logRow('group_member_added', ctx('TESTCOURSE1'), await idOf('groups', 'TESTCOURSE1', idnumber), uid[user], OWN);
+  const left = async (idnumber: string, user: string) => logRow('group_member_removed', ctx('TESTCOURSE1'), await idOf('groups', 'TESTCOURSE1', idnumber), uid[user], 'null');
   const groupTimes = async () => new Map((await rows(sb.db, 'SELECT idnumber, courseid, timemodified FROM mdl_groups')).map((g) => [`${shortname(Number(g.courseid))}/${g.idnumber}`, stamp(g.timemodified)]));
 
   before(async () => {
@@ -78,6 +89,7 @@ describe('groups: groups, groupings and members', () => {
     const r = await runToolFile(sb, 'users', 'people.csv', `${['username;firstname;lastname;email;course1;role1;enrol1', ...people, 'outsider;Out;Sider;out@example.org;;;'].join('\n')}\n`);
     assert.equal(r.rows.applied, 6, JSON.stringify(r));
     for (const u of await rows(sb.db, "SELECT id, username FROM mdl_user WHERE username LIKE 'ugr%' OR username = 'outsider'")) uid[u.username] = Number(u.id);
+    log = new LogReader(sb.db);
     t0 = now();
   });
   after(async () => {
@@ -87,10 +99,29 @@ describe('groups: groups, groupings and members', () => {
 
   it('reference 11.1 step 9, groups.csv: groupings, groups and their links, exactly as the group API writes them', async () => {
     let r: any;
+    const since = now();
+    await log.mark();
     const changed = await changedBy(async () => { r = await runFile('groups', 'groups.csv', await sample('groups.csv')); });
     assert.deepEqual(r.rows, { total: 10, applied: 10, failed: 0, skipped: 0 });
     // groups_create_group, groups_create_grouping, groups_assign_grouping; no cache_flags, no course change.
-    assert.deepEqual(changed, ['groupings', 'groupings_groups', 'groups']);
+    assert.deepEqual(changed, ['groupings', 'groupings_groups', 'groups', 'logstore_standard_log']);
+    // Row by row: grouping_created; group_created then grouping_group_assigned (the group id as a string); selfgrouping
+    // creates the grouping between the two.
+    const c1 = ctx('TESTCOURSE1');
+    const c2 = ctx('TESTCOURSE2');
+    const expected = [
+      logRow('grouping_created', c1, await idOf('groupings', 'TESTCOURSE1', 'GRPA'), null, 'null'),
+      logRow('grouping_created', c1, await idOf('groupings', 'TESTCOURSE1', 'GRPB'), null, 'null'),
+    ];
+    for (const [n, grouping] of [[1, 'GRPA'], [2, 'GRPA'], [3, 'GRPB'], [4, 'GRPB']] as const) {
+      const g = await idOf('groups', 'TESTCOURSE1', `TC1_GR${n}`);
+      expected.push(logRow('group_created', c1, g, null, 'null'), logRow('grouping_group_assigned', c1, await idOf('groupings', 'TESTCOURSE1', grouping), null, `{"groupid":"${g}"}`));
+    }
+    for (const n of [1, 2, 3, 4]) {
+      const [g, own] = [await idOf('groups', 'TESTCOURSE2', `TC2_GR${n}`), await idOf('groupings', 'TESTCOURSE2', `TC2_GR${n}`)];
+      expected.push(logRow('group_created', c2, g, null, 'null'), logRow('grouping_created', c2, own, null, 'null'), logRow('grouping_group_assigned', c2, own, null, `{"groupid":"${g}"}`));
+    }
+    assert.deepEqual(await log.since(since), expected);
     const group = (c: string, idnumber: string, name: string, description: string) => ({
       courseid: c, idnumber, name, description, descriptionformat: 0, enrolmentkey: null, picture: 0, visibility: 0, participation: 1, timecreated: 'now', timemodified: 'now',
     });
@@ -115,7 +146,7 @@ describe('groups: groups, groupings and members', () => {
     assert.match(text, /line 8: applied: group "Group 1B" \(TC2_GR1\) created in TESTCOURSE2; added to grouping "Group 1B" \(TC2_GR1\) \(created\)\n/);
     assert.ok(r.archive, 'filearchive keeps a copy');
 
-    // The same file again changes nothing.
+    // The same file again changes nothing (and logs nothing).
     const again = await changedBy(async () => { r = await runFile('groups', 'groups.csv', await sample('groups.csv')); });
     assert.deepEqual(r.rows, { total: 10, applied: 10, failed: 0, skipped: 0 });
     assert.deepEqual(again, []);
@@ -125,10 +156,16 @@ describe('groups: groups, groupings and members', () => {
   it('reference 11.1 step 9, group_members.csv: tool_sync memberships; a group of another course is a row error', async () => {
     await sb.db.query('UPDATE mdl_groups SET timemodified = 0');
     let r: any;
+    const since = now();
+    await log.mark();
     const changed = await changedBy(async () => { r = await runFile('members', 'group_members.csv', await sample('group_members.csv')); });
     assert.deepEqual(r.rows, { total: 12, applied: 8, failed: 4, skipped: 0 });
-    // groups_add_member: groups_members +1 and groups.timemodified, nothing else.
-    assert.deepEqual(changed, ['groups', 'groups_members']);
+    // groups_add_member: groups_members +1 and groups.timemodified, nothing else; group_member_added per row, the failed rows none.
+    assert.deepEqual(changed, ['groups', 'groups_members', 'logstore_standard_log']);
+    assert.deepEqual(await log.since(since), [
+      await joined('TC1_GR1', 'ugr1'), await joined('TC1_GR2', 'ugr2'), await joined('TC1_GR3', 'ugr3'), await joined('TC1_GR4', 'ugr4'),
+      await joined('TC1_GR1', 'ugr10'), await joined('TC1_GR2', 'ugr10'), await joined('TC1_GR3', 'ugr10'), await joined('TC1_GR4', 'ugr10'),
+    ]);
     assert.deepEqual(await members(), [
       'TC1_GR1:ugr1:tool_sync:0:now', 'TC1_GR1:ugr10:tool_sync:0:now', 'TC1_GR2:ugr10:tool_sync:0:now', 'TC1_GR2:ugr2:tool_sync:0:now',
       'TC1_GR3:ugr10:tool_sync:0:now', 'TC1_GR3:ugr3:tool_sync:0:now', 'TC1_GR4:ugr10:tool_sync:0:now', 'TC1_GR4:ugr4:tool_sync:0:now',
@@ -148,9 +185,22 @@ describe('groups: groups, groupings and members', () => {
 
   it('reference 11.1 step 9, shift_group_members.csv: each user moves to the named group', async () => {
     let r: any;
+    const since = now();
+    await log.mark();
     const changed = await changedBy(async () => { r = await runFile('members', 'shift_group_members.csv', await sample('shift_group_members.csv')); });
     assert.deepEqual(r.rows, { total: 8, applied: 8, failed: 0, skipped: 0 });
-    assert.deepEqual(changed, ['groups', 'groups_members']);
+    assert.deepEqual(changed, ['groups', 'groups_members', 'logstore_standard_log']);
+    // Each row: groups_remove_member of the user's other groups (by membership), then groups_add_member unless already in.
+    assert.deepEqual(await log.since(since), [
+      await left('TC1_GR1', 'ugr1'), await joined('TC1_GR2', 'ugr1'),
+      await left('TC1_GR2', 'ugr2'), await joined('TC1_GR3', 'ugr2'),
+      await left('TC1_GR3', 'ugr3'), await joined('TC1_GR4', 'ugr3'),
+      await left('TC1_GR4', 'ugr4'), await joined('TC1_GR1', 'ugr4'),
+      await left('TC1_GR1', 'ugr10'), await left('TC1_GR3', 'ugr10'), await left('TC1_GR4', 'ugr10'),
+      await left('TC1_GR2', 'ugr10'), await joined('TC1_GR3', 'ugr10'),
+      await left('TC1_GR3', 'ugr10'), await joined('TC1_GR4', 'ugr10'),
+      await left('TC1_GR4', 'ugr10'), await joined('TC1_GR1', 'ugr10'),
+    ]);
     // ugr1 in TC1_GR2 and ugr4 in TC1_GR1 (the reference's checks); ugr10 ends in the last group named.
     assert.deepEqual(await members(), [
       'TC1_GR1:ugr10:tool_sync:0:now', 'TC1_GR1:ugr4:tool_sync:0:now', 'TC1_GR2:ugr1:tool_sync:0:now', 'TC1_GR3:ugr2:tool_sync:0:now', 'TC1_GR4:ugr3:tool_sync:0:now',
@@ -162,18 +212,31 @@ describe('groups: groups, groupings and members', () => {
     await sb.db.query('UPDATE mdl_groups SET timemodified = 0');
     const before = await table('groups');
     let r: any;
+    let since = now();
+    await log.mark();
     let changed = await changedBy(async () => { r = await runFile('groups', 'groups_update.csv', await sample('groups_update.csv')); });
     assert.deepEqual(r.rows, { total: 8, applied: 8, failed: 0, skipped: 0 });
-    assert.deepEqual(changed, ['groups']);
+    assert.deepEqual(changed, ['groups', 'logstore_standard_log']);
+    // groups_update_group: group_updated per row, in the course context.
+    const updated = [];
+    for (const c of ['TESTCOURSE1', 'TESTCOURSE2']) {
+      for (const n of [1, 2, 3, 4]) updated.push(logRow('group_updated', ctx(c), await idOf('groups', c, `TC${c.slice(-1)}_GR${n}`), null, 'null'));
+    }
+    assert.deepEqual(await log.since(since), updated);
     assert.deepEqual(await table('groups'), before.map((g) => ({
       ...g, name: `Group ${String(g.idnumber).slice(-1)} Updated`, description: `${g.description} Updated`, timemodified: 'now',
     })), 'name and description change; idnumber (no column) is kept');
     assert.match(await report(r.report), /line 2: applied: group "Group 1" \(TC1_GR1\) of TESTCOURSE1 updated \(name, description\)\n/);
 
     const groupingsBefore = await table('groupings');
+    since = now();
     changed = await changedBy(async () => { r = await runFile('groups', 'groupings_update.csv', await sample('groupings_update.csv')); });
     assert.deepEqual(r.rows, { total: 2, applied: 2, failed: 0, skipped: 0 });
-    assert.deepEqual(changed, ['groupings']);
+    assert.deepEqual(changed, ['groupings', 'logstore_standard_log']);
+    assert.deepEqual(await log.since(since), [
+      logRow('grouping_updated', ctx('TESTCOURSE1'), await idOf('groupings', 'TESTCOURSE1', 'GRPA'), null, 'null'),
+      logRow('grouping_updated', ctx('TESTCOURSE1'), await idOf('groupings', 'TESTCOURSE1', 'GRPB'), null, 'null'),
+    ]);
     const expected = groupingsBefore.map((g) => (g.courseid === 'TESTCOURSE1'
       ? { ...g, name: `${g.name} Updated`, description: `${g.description} has been updated`, timemodified: 'now' } : g));
     assert.deepEqual(await table('groupings'), expected);
@@ -182,6 +245,8 @@ describe('groups: groups, groupings and members', () => {
 
   it('update mode: the lookup stays in the row\'s course; an unknown key creates; an idnumber in use is a row error', async () => {
     const before = await table('groups');
+    const since = now();
+    await log.mark();
     let r = await runFile('groups', 'update-scope.csv', 'type;courseid;name;updateid\ngroup;TESTCOURSE3;Lab;TC1_GR1\ngrouping;TESTCOURSE3;Streams;STREAMS\n');
     assert.deepEqual(r.rows, { total: 2, applied: 2, failed: 0, skipped: 0 });
     let text = await report(r.report);
@@ -200,6 +265,11 @@ describe('groups: groups, groupings and members', () => {
     assert.match(text, /line 2: failed: idnumber: group "Group 3 Updated" \(TC1_GR3\) of TESTCOURSE1 already has idnumber "TC1_GR3"\n/);
     assert.match(text, /line 3: applied: group "Fresh" \(FRESH1\) created in TESTCOURSE1\n/);
     assert.equal(await report(r.tryback), `${file[0]}\n${file[1]}\n`);
+    assert.deepEqual(await log.since(since), [
+      logRow('group_created', ctx('TESTCOURSE3'), await idOf('groups', 'TESTCOURSE3', 'TC1_GR1'), null, 'null'),
+      logRow('grouping_created', ctx('TESTCOURSE3'), await idOf('groupings', 'TESTCOURSE3', 'STREAMS'), null, 'null'),
+      logRow('group_created', ctx('TESTCOURSE1'), await idOf('groups', 'TESTCOURSE1', 'FRESH1'), null, 'null'),
+    ], 'the clashing row rolled back logs nothing');
   });
 
   it('groups row errors: type, course, name, unknown grouping (the whole row rolls back)', async () => {
@@ -214,10 +284,18 @@ describe('groups: groups, groupings and members', () => {
       'group;TESTCOURSE1;Good;GOOD;;GRPA',
     ];
     const before = await rows(sb.db, 'SELECT (SELECT COUNT(*) FROM mdl_groups) g, (SELECT COUNT(*) FROM mdl_groupings) gi, (SELECT COUNT(*) FROM mdl_groupings_groups) gg');
+    const since = now();
+    await log.mark();
     const r = await runFile('groups', 'bad-groups.csv', `${file.join('\n')}\n`);
     assert.deepEqual(r.rows, { total: 7, applied: 1, failed: 6, skipped: 0 });
     const after = await rows(sb.db, 'SELECT (SELECT COUNT(*) FROM mdl_groups) g, (SELECT COUNT(*) FROM mdl_groupings) gi, (SELECT COUNT(*) FROM mdl_groupings_groups) gg');
     assert.deepEqual([after[0].g - before[0].g, after[0].gi - before[0].gi, after[0].gg - before[0].gg], [1, 0, 1], 'only the good row wrote');
+    // Only the good row logs: "Orphan" created a group and its own grouping before failing, and they went with its savepoint.
+    const good = await idOf('groups', 'TESTCOURSE1', 'GOOD');
+    assert.deepEqual(await log.since(since), [
+      logRow('group_created', ctx('TESTCOURSE1'), good, null, 'null'),
+      logRow('grouping_group_assigned', ctx('TESTCOURSE1'), await idOf('groupings', 'TESTCOURSE1', 'GRPA'), null, `{"groupid":"${good}"}`),
+    ]);
     const text = await report(r.report);
     assert.match(text, /line 2: failed: type: "team" is neither group nor grouping\n/);
     assert.match(text, /line 3: failed: courseid: no course with shortname "NOPE"\n/);
@@ -245,10 +323,13 @@ describe('groups: groups, groupings and members', () => {
       'del;TESTCOURSE1;TC1_GR1;ugr1',
     ];
     let r: any;
+    const since = now();
+    await log.mark();
     const changed = await changedBy(async () => { r = await runFile('members', 'members-mixed.csv', `${file.join('\n')}\n`); });
     assert.deepEqual(r.rows, { total: 8, applied: 3, failed: 4, skipped: 1 });
-    // groups_remove_member and groups_add_member: groups_members and groups.timemodified only.
-    assert.deepEqual(changed, ['groups', 'groups_members']);
+    // groups_remove_member and groups_add_member: groups_members and groups.timemodified only, and their events.
+    assert.deepEqual(changed, ['groups', 'groups_members', 'logstore_standard_log']);
+    assert.deepEqual(await log.since(since), [await left('TC1_GR4', 'ugr3'), await joined('TC1_GR3', 'ugr3'), await left('TC1_GR1', 'ugr10')]);
     assert.deepEqual(await members(), [
       'TC1_GR1:ugr4:tool_sync:0:now', 'TC1_GR2:ugr1:tool_sync:0:now', 'TC1_GR2:ugr3::0:0', 'TC1_GR3:ugr2:tool_sync:0:now', 'TC1_GR3:ugr3:tool_sync:0:now',
     ]);
@@ -284,12 +365,22 @@ describe('groups: groups, groupings and members', () => {
       const filler = Array.from({ length: 1100 }, () => 'add;TESTCOURSE1;TC1_GR4;ugr3');
       const file = ['cmd;courseid;groupid;userid', 'del;TESTCOURSE1;TC1_GR3;ugr2', ...filler, 'add;TESTCOURSE1;TC1_GR3;ugr2'];
       const before = { groups: await table('groups'), groupings: await table('groupings'), links: await links() };
+      const doomed = [await idOf('groups', 'TESTCOURSE1', 'EMPTY1'), await idOf('groups', 'TESTCOURSE1', 'FRESH1'), await idOf('groups', 'TESTCOURSE1', 'GOOD')];
+      const doomedGrouping = await idOf('groupings', 'TESTCOURSE1', 'EMPTYG');
       let r: any;
+      const since = now();
+      await log.mark();
       const changed = await changedBy(async () => { r = await runFile('members', 'purge.csv', `${file.join('\n')}\n`); });
       assert.deepEqual(r.rows, { total: 1102, applied: 1102, failed: 0, skipped: 0 });
+      // The rows' memberships, then groups_delete_group / groups_delete_grouping: group_deleted, grouping_deleted, no per-member event.
+      assert.deepEqual(await log.since(since), [
+        await left('TC1_GR3', 'ugr2'), await joined('TC1_GR4', 'ugr3'), await joined('TC1_GR3', 'ugr2'),
+        ...doomed.map((g) => logRow('group_deleted', ctx('TESTCOURSE1'), g, null, 'null')),
+        logRow('grouping_deleted', ctx('TESTCOURSE1'), doomedGrouping, null, 'null'),
+      ]);
       // groups_delete_group / groups_delete_grouping: groups, groupings and their links; course.defaultgroupingid and
       // course_modules.groupingid had nothing pointing at them.
-      assert.deepEqual(changed, ['groupings', 'groupings_groups', 'groups', 'groups_members']);
+      assert.deepEqual(changed, ['groupings', 'groupings_groups', 'groups', 'groups_members', 'logstore_standard_log']);
       // Empty at the end in TESTCOURSE1: EMPTY1 and the groups the earlier tests left empty.
       const gone = new Set(['EMPTY1', 'FRESH1', 'GOOD']);
       const after = await table('groups');

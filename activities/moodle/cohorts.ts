@@ -1,18 +1,17 @@
 import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
 import { touchCacheFlags } from './users';
-import { ACTING_USER, CONTEXT_COURSE, unenrolUser } from './enrol';
+import { CONTEXT_COURSE } from './enrol';
 import { createGroup } from './groups';
 import { logEvents } from './deferred';
-import { cohortCreated } from './events';
-import { eventContext } from './eventContexts';
-import { syncMetaChildren } from './meta';
+import { cohortCreated, cohortMemberRemoved, cohortUpdated, courseContext, enrolInstanceCreated, enrolInstanceUpdated } from './events';
+import { courseEventContext, eventContext } from './eventContexts';
 
 /**
  * Cohorts and the cohort enrolment method as Moodle 5.1's API writes them (moodle-writes.md:
  * create a cohort, add / remove a cohort member, cohort enrolment, delete a cohort that courses
  * use). Moodle's cohort plugin reacts to member changes in the same request (event observers);
- * here the same effects are written in the same transaction by `syncCohortEnrolments`.
+ * here the same effects are written in the same transaction by `syncCohortEnrolments` (./cohortSync).
  */
 
 export const COHORT_ENROL = 'cohort';
@@ -59,25 +58,31 @@ export async function createCohort(conn: PoolConnection, db: MoodleDb, c: NewCoh
 
 export type CohortChanges = Partial<Pick<Cohort, 'contextid' | 'name' | 'idnumber' | 'description'>>;
 
-/** cohort_update_cohort: the columns that differ, and timemodified. Returns the columns changed. */
+/**
+ * cohort_update_cohort: the columns that differ, and timemodified; cohort_updated in the cohort's
+ * (new) context. Returns the columns changed.
+ */
 export async function updateCohort(conn: PoolConnection, db: MoodleDb, current: Cohort, changes: CohortChanges, now: number): Promise<string[]> {
   const changed = (Object.keys(changes) as (keyof CohortChanges)[]).filter((k) => changes[k] !== undefined && changes[k] !== current[k]);
   if (!changed.length) return [];
   await conn.query(`UPDATE ${db.t('cohort')} SET ${changed.map((c) => `${c} = ?`).join(', ')}, timemodified = ? WHERE id = ?`,
     [...changed.map((c) => changes[c]), now, current.id]);
+  await logEvents(conn, db, now, [cohortUpdated(await eventContext(conn, db, changes.contextid ?? current.contextid), current.id)]);
   return changed;
 }
 
-export async function isCohortMember(conn: PoolConnection, db: MoodleDb, cohortid: number, userid: number): Promise<boolean> {
-  const [rows] = await conn.query<RowDataPacket[]>(`SELECT 1 FROM ${db.t('cohort_members')} WHERE cohortid = ? AND userid = ?`, [cohortid, userid]);
-  return rows.length > 0;
+/** The cohort's members, in the order they joined (cohort_members ids). */
+export async function cohortMembers(conn: PoolConnection, db: MoodleDb, cohortid: number): Promise<number[]> {
+  const [rows] = await conn.query<RowDataPacket[]>(`SELECT userid FROM ${db.t('cohort_members')} WHERE cohortid = ? ORDER BY id`, [cohortid]);
+  return rows.map((r) => Number(r.userid));
 }
 
-/** cohort_remove_member, or every member with `userid` undefined. Returns how many left. */
-export async function removeMembers(conn: PoolConnection, db: MoodleDb, cohortid: number, userid?: number): Promise<number> {
-  const [res] = await conn.query<ResultSetHeader>(
-    `DELETE FROM ${db.t('cohort_members')} WHERE cohortid = ?${userid === undefined ? '' : ' AND userid = ?'}`, userid === undefined ? [cohortid] : [cohortid, userid]);
-  return res.affectedRows;
+/** cohort_remove_member: the membership and cohort_member_removed in the cohort's context. False when the user was not a member. */
+export async function removeCohortMember(conn: PoolConnection, db: MoodleDb, cohort: Pick<Cohort, 'id' | 'contextid'>, userid: number, now: number): Promise<boolean> {
+  const [res] = await conn.query<ResultSetHeader>(`DELETE FROM ${db.t('cohort_members')} WHERE cohortid = ? AND userid = ?`, [cohort.id, userid]);
+  if (!res.affectedRows) return false;
+  await logEvents(conn, db, now, [cohortMemberRemoved(await eventContext(conn, db, cohort.contextid), cohort.id, userid)]);
+  return true;
 }
 
 /** What the cohort enrolment plugin does on this site. */
@@ -159,7 +164,7 @@ export async function createCohortGroup(conn: PoolConnection, db: MoodleDb, cour
 
 export interface NewCohortInstance { courseid: number; cohortid: number; roleid: number; groupid: number; enrolstartdate: number; enrolenddate: number }
 
-/** enrol_plugin::add_instance for the cohort plugin: enabled, after the course's other instances. */
+/** enrol_plugin::add_instance for the cohort plugin: enabled, after the course's other instances; enrol_instance_created. */
 export async function createCohortInstance(conn: PoolConnection, db: MoodleDb, i: NewCohortInstance, now: number): Promise<number> {
   const [max] = await conn.query<RowDataPacket[]>(`SELECT COALESCE(MAX(sortorder), -1) + 1 AS next FROM ${db.t('enrol')} WHERE courseid = ?`, [i.courseid]);
   const [res] = await conn.query<ResultSetHeader>(
@@ -167,10 +172,14 @@ export async function createCohortInstance(conn: PoolConnection, db: MoodleDb, i
        password, cost, currency, roleid, customint1, customint2, timecreated, timemodified)
      VALUES (?, 0, ?, ?, NULL, 0, ?, ?, 0, 0, 0, NULL, NULL, NULL, ?, ?, ?, ?, ?)`,
     [COHORT_ENROL, i.courseid, Number(max[0].next), i.enrolstartdate, i.enrolenddate, i.roleid, i.cohortid, i.groupid, now, now]);
+  await logEvents(conn, db, now, [enrolInstanceCreated(await courseEventContext(conn, db, i.courseid), res.insertId, COHORT_ENROL)]);
   return res.insertId;
 }
 
-/** enrol_plugin::update_instance for the columns given (with timemodified); the caller syncs after. */
+/**
+ * enrol_plugin::update_instance (or update_status) for the columns given, with timemodified and
+ * enrol_instance_updated; the caller syncs after.
+ */
 export async function updateCohortInstance(conn: PoolConnection, db: MoodleDb, instance: CohortInstance,
   changes: Partial<Pick<CohortInstance, 'status' | 'groupid' | 'enrolstartdate' | 'enrolenddate'>>, now: number, sessionTimeout: number): Promise<string[]> {
   const column = { status: 'status', groupid: 'customint2', enrolstartdate: 'enrolstartdate', enrolenddate: 'enrolenddate' } as const;
@@ -178,186 +187,9 @@ export async function updateCohortInstance(conn: PoolConnection, db: MoodleDb, i
   if (!changed.length) return [];
   await conn.query(`UPDATE ${db.t('enrol')} SET ${changed.map((k) => `${column[k]} = ?`).join(', ')}, timemodified = ? WHERE id = ?`,
     [...changed.map((k) => changes[k]), now, instance.id]);
+  await logEvents(conn, db, now, [enrolInstanceUpdated(courseContext(instance.course), instance.id, instance.enrol)]);
   // update_status marks the course context dirty.
   if (changed.includes('status') && instance.course.path) await touchCacheFlags(conn, db, 'accesslib/dirtycontexts', [instance.course.path], now, now + sessionTimeout);
-  Object.assign(instance, changes);
+  for (const k of changed) instance[k] = changes[k]!;
   return changed;
-}
-
-export interface SyncCounts { enrolled: number; reactivated: number; redated: number; unenrolled: number; suspended: number; rolesAssigned: number; rolesRemoved: number; groupAdded: number; groupRemoved: number }
-
-export const emptyCounts = (): SyncCounts => ({ enrolled: 0, reactivated: 0, redated: 0, unenrolled: 0, suspended: 0, rolesAssigned: 0, rolesRemoved: 0, groupAdded: 0, groupRemoved: 0 });
-
-const ids = (rows: RowDataPacket[], col = 'id'): number[] => rows.map((r) => Number(r[col]));
-
-/**
- * What enrol_cohort_sync makes of these instances (and what its observers do when a member is
- * added or removed), for every user or only `users`:
- *  - enabled instances: members (not deleted) get an active enrolment, dated by the instance's
- *    enrolstartdate / enrolenddate (0 / 0 unless a bindings file set them);
- *  - enrolments of users no longer in the cohort go as unenrolaction says: unenrolled (0),
- *    suspended (2), suspended with the instance's roles removed (3);
- *  - active enrolments of enabled instances hold the instance's role (component enrol_cohort,
- *    itemid the instance), and nothing else holds such a role;
- *  - with a group (customint2), enrolled users are in it (component enrol_cohort, itemid the
- *    instance), and in no other group through the instance.
- * Users whose enrolments or roles change are marked dirty.
- */
-export async function syncCohortEnrolments(conn: PoolConnection, db: MoodleDb, instances: CohortInstance[], site: CohortEnrolSite, now: number, users?: number[]): Promise<Map<number, SyncCounts>> {
-  const out = new Map<number, SyncCounts>();
-  if (users && !users.length) return out;
-  const dirty = new Set<number>();
-  const only = (col: string) => (users ? ` AND ${col} IN (?)` : '');
-  const withUsers = (params: unknown[]) => (users ? [...params, users] : params);
-  const t = (n: string) => db.t(n);
-  for (const inst of instances) {
-    const n = emptyCounts();
-    out.set(inst.id, n);
-    const active = site.enabled && inst.status === 0;
-    if (active) {
-      const [missing] = await conn.query<RowDataPacket[]>(
-        `SELECT cm.userid FROM ${t('cohort_members')} cm JOIN ${t('user')} u ON u.id = cm.userid AND u.deleted = 0
-           LEFT JOIN ${t('user_enrolments')} ue ON ue.enrolid = ? AND ue.userid = cm.userid
-          WHERE cm.cohortid = ? AND ue.id IS NULL${only('cm.userid')} ORDER BY cm.userid`, withUsers([inst.id, inst.cohortid]));
-      if (missing.length) {
-        await conn.query(`INSERT INTO ${t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES ?`,
-          [missing.map((r) => [0, inst.id, r.userid, inst.enrolstartdate, inst.enrolenddate, ACTING_USER, now, now])]);
-        ids(missing, 'userid').forEach((u) => dirty.add(u));
-        n.enrolled = missing.length;
-      }
-      // Members whose enrolment was suspended (an earlier removal) come back; dates follow the instance.
-      const [stale] = await conn.query<RowDataPacket[]>(
-        `SELECT ue.id, ue.userid, ue.status FROM ${t('user_enrolments')} ue JOIN ${t('cohort_members')} cm ON cm.cohortid = ? AND cm.userid = ue.userid
-           JOIN ${t('user')} u ON u.id = ue.userid AND u.deleted = 0
-          WHERE ue.enrolid = ? AND (ue.status <> 0 OR ue.timestart <> ? OR ue.timeend <> ?)${only('ue.userid')}`,
-        withUsers([inst.cohortid, inst.id, inst.enrolstartdate, inst.enrolenddate]));
-      if (stale.length) {
-        await conn.query(`UPDATE ${t('user_enrolments')} SET status = 0, timestart = ?, timeend = ?, modifierid = ?, timemodified = ? WHERE id IN (?)`,
-          [inst.enrolstartdate, inst.enrolenddate, ACTING_USER, now, ids(stale)]);
-        ids(stale, 'userid').forEach((u) => dirty.add(u));
-        n.reactivated = stale.filter((r) => Number(r.status) !== 0).length;
-        n.redated = stale.length - n.reactivated;
-      }
-    }
-
-    const [gone] = await conn.query<RowDataPacket[]>(
-      `SELECT ue.id, ue.userid, ue.status FROM ${t('user_enrolments')} ue LEFT JOIN ${t('cohort_members')} cm ON cm.cohortid = ? AND cm.userid = ue.userid
-        WHERE ue.enrolid = ? AND cm.id IS NULL${only('ue.userid')}`, withUsers([inst.cohortid, inst.id]));
-    if (site.unenrolAction === 0) {
-      for (const r of gone) {
-        await removeInstanceGroupMemberships(conn, db, inst, now, Number(r.userid));
-        await unenrolUser(conn, db, { id: inst.id, roleid: inst.roleid, status: inst.status, enrol: inst.enrol }, inst.course, Number(r.userid), now, site.sessionTimeout);
-      }
-      n.unenrolled = gone.length;
-    } else {
-      const toSuspend = gone.filter((r) => Number(r.status) === 0);
-      if (toSuspend.length) {
-        await conn.query(`UPDATE ${t('user_enrolments')} SET status = 1, modifierid = ?, timemodified = ? WHERE id IN (?)`, [ACTING_USER, now, ids(toSuspend)]);
-        ids(toSuspend, 'userid').forEach((u) => dirty.add(u));
-        n.suspended = toSuspend.length;
-      }
-    }
-    if (active) {
-      const [need] = await conn.query<RowDataPacket[]>(
-        `SELECT ue.userid FROM ${t('user_enrolments')} ue JOIN ${t('role')} r ON r.id = ? JOIN ${t('user')} u ON u.id = ue.userid AND u.deleted = 0
-           LEFT JOIN ${t('role_assignments')} ra ON ra.contextid = ? AND ra.userid = ue.userid AND ra.roleid = r.id AND ra.component = ? AND ra.itemid = ?
-          WHERE ue.enrolid = ? AND ue.status = 0 AND ra.id IS NULL${only('ue.userid')} ORDER BY ue.userid`,
-        withUsers([inst.roleid, inst.course.contextid, COHORT_COMPONENT, inst.id, inst.id]));
-      if (need.length) {
-        await conn.query(`INSERT INTO ${t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`,
-          [need.map((r) => [inst.roleid, inst.course.contextid, r.userid, now, ACTING_USER, COHORT_COMPONENT, inst.id, 0])]);
-        ids(need, 'userid').forEach((u) => dirty.add(u));
-        n.rolesAssigned = need.length;
-      }
-    }
-    // Roles the instance must not give: no enrolment, instance disabled, or a suspended one (kept with unenrolaction 2).
-    const [unwanted] = await conn.query<RowDataPacket[]>(
-      `SELECT ra.id, ra.userid FROM ${t('role_assignments')} ra LEFT JOIN ${t('user_enrolments')} ue ON ue.enrolid = ? AND ue.userid = ra.userid
-        WHERE ra.contextid = ? AND ra.component = ? AND ra.itemid = ? AND (ue.id IS NULL OR ? <> 0 OR (ue.status <> 0 AND ? <> 2))${only('ra.userid')}`,
-      withUsers([inst.id, inst.course.contextid, COHORT_COMPONENT, inst.id, inst.status, site.unenrolAction]));
-    if (unwanted.length) {
-      await conn.query(`DELETE FROM ${t('role_assignments')} WHERE id IN (?)`, [ids(unwanted)]);
-      ids(unwanted, 'userid').forEach((u) => dirty.add(u));
-      n.rolesRemoved = unwanted.length;
-    }
-    if (!site.enabled) continue; // the plugin adds nothing and syncs no groups while it is disabled
-    n.groupRemoved = await removeInstanceGroupMemberships(conn, db, inst, now, undefined, users, true);
-    if (inst.groupid > 0) {
-      const [join] = await conn.query<RowDataPacket[]>(
-        `SELECT ue.userid FROM ${t('user_enrolments')} ue JOIN ${t('groups')} g ON g.id = ? AND g.courseid = ? JOIN ${t('user')} u ON u.id = ue.userid AND u.deleted = 0
-           LEFT JOIN ${t('groups_members')} gm ON gm.groupid = g.id AND gm.userid = ue.userid
-          WHERE ue.enrolid = ? AND gm.id IS NULL${only('ue.userid')} ORDER BY ue.userid`, withUsers([inst.groupid, inst.course.id, inst.id]));
-      if (join.length) {
-        await conn.query(`INSERT INTO ${t('groups_members')} (groupid, userid, timeadded, component, itemid) VALUES ?`,
-          [join.map((r) => [inst.groupid, r.userid, now, COHORT_COMPONENT, inst.id])]);
-        await conn.query(`UPDATE ${t('groups')} SET timemodified = ? WHERE id = ?`, [now, inst.groupid]);
-        n.groupAdded = join.length;
-      }
-    }
-  }
-  if (dirty.size) await touchCacheFlags(conn, db, 'accesslib/dirtyusers', [...dirty].map(String), now, now + site.sessionTimeout);
-  // Courses whose enrolments changed pass them on to their meta courses, as enrol_meta's observers do.
-  if (dirty.size) await syncMetaChildren(conn, db, [...new Set(instances.map((i) => i.course.id))], now);
-  return out;
-}
-
-/**
- * groups_remove_member of memberships the instance made (component enrol_cohort, itemid the
- * instance): of one user, or of `users` / everyone; with `otherGroupsOnly`, only those in a group
- * other than the instance's (groups_sync_with_enrolment). Touched groups get timemodified.
- */
-async function removeInstanceGroupMemberships(conn: PoolConnection, db: MoodleDb, inst: CohortInstance, now: number, userid?: number, users?: number[], otherGroupsOnly = false): Promise<number> {
-  const where = ['m.component = ?', 'm.itemid = ?', 'g.courseid = ?'];
-  const params: unknown[] = [COHORT_COMPONENT, inst.id, inst.course.id];
-  if (userid !== undefined) { where.push('m.userid = ?'); params.push(userid); }
-  if (users) { where.push('m.userid IN (?)'); params.push(users); }
-  if (otherGroupsOnly) { where.push('m.groupid <> ?'); params.push(inst.groupid); }
-  const [rows] = await conn.query<RowDataPacket[]>(
-    `SELECT m.id, m.groupid FROM ${db.t('groups_members')} m JOIN ${db.t('groups')} g ON g.id = m.groupid WHERE ${where.join(' AND ')}`, params);
-  if (!rows.length) return 0;
-  await conn.query(`DELETE FROM ${db.t('groups_members')} WHERE id IN (?)`, [ids(rows)]);
-  await conn.query(`UPDATE ${db.t('groups')} SET timemodified = ? WHERE id IN (?)`, [now, [...new Set(ids(rows, 'groupid'))]]);
-  return rows.length;
-}
-
-/**
- * enrol_plugin::delete_instance: every enrolment unenrolled as unenrol_user does, what is left of
- * the instance's group memberships, roles and enrolments removed, the instance deleted and the
- * course context marked dirty. The instance's group stays (empty).
- */
-export async function deleteCohortInstance(conn: PoolConnection, db: MoodleDb, inst: CohortInstance, site: CohortEnrolSite, now: number): Promise<number> {
-  const [ues] = await conn.query<RowDataPacket[]>(`SELECT userid FROM ${db.t('user_enrolments')} WHERE enrolid = ? ORDER BY userid`, [inst.id]);
-  for (const r of ues) {
-    await removeInstanceGroupMemberships(conn, db, inst, now, Number(r.userid));
-    await unenrolUser(conn, db, { id: inst.id, roleid: inst.roleid, status: inst.status, enrol: inst.enrol }, inst.course, Number(r.userid), now, site.sessionTimeout);
-  }
-  await removeInstanceGroupMemberships(conn, db, inst, now);
-  await conn.query(`DELETE FROM ${db.t('role_assignments')} WHERE component = ? AND itemid = ?`, [COHORT_COMPONENT, inst.id]);
-  await conn.query(`DELETE FROM ${db.t('user_enrolments')} WHERE enrolid = ?`, [inst.id]);
-  await conn.query(`DELETE FROM ${db.t('enrol')} WHERE id = ?`, [inst.id]);
-  if (inst.course.path) await touchCacheFlags(conn, db, 'accesslib/dirtycontexts', [inst.course.path], now, now + site.sessionTimeout);
-  return ues.length;
-}
-
-/**
- * cohort_delete_cohort: members and cohort go; then, as the cohort plugin's observer does, each
- * instance that follows it is deleted (unenrolaction 0), or disabled with its enrolments suspended
- * and its roles removed (2 and 3). Returns what happened to the instances.
- */
-export async function deleteCohort(conn: PoolConnection, db: MoodleDb, cohort: Cohort, site: CohortEnrolSite, now: number): Promise<{ deleted: CohortInstance[]; disabled: CohortInstance[] }> {
-  const instances = await instancesOfCohort(conn, db, cohort.id);
-  await removeMembers(conn, db, cohort.id);
-  await conn.query(`DELETE FROM ${db.t('cohort')} WHERE id = ?`, [cohort.id]);
-  const result = { deleted: [] as CohortInstance[], disabled: [] as CohortInstance[] };
-  for (const inst of instances) {
-    if (site.unenrolAction === 0) {
-      await deleteCohortInstance(conn, db, inst, site, now);
-      result.deleted.push(inst);
-    } else {
-      await updateCohortInstance(conn, db, inst, { status: 1 }, now, site.sessionTimeout);
-      await syncCohortEnrolments(conn, db, [inst], site, now);
-      result.disabled.push(inst);
-    }
-  }
-  return result;
 }

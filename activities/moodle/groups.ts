@@ -1,7 +1,10 @@
 import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
 import { logEvents } from './deferred';
-import { groupCreated, groupingCreated, groupingGroupAssigned, groupMemberAdded, groupMemberRemoved } from './events';
+import {
+  groupCreated, groupDeleted, groupingCreated, groupingDeleted, groupingGroupAssigned, groupingUpdated, groupMemberAdded, groupMemberRemoved,
+  groupUpdated, type EventContext, type LogEvent,
+} from './events';
 import { courseEventContext } from './eventContexts';
 
 /**
@@ -75,16 +78,30 @@ export async function createGrouping(conn: PoolConnection, db: MoodleDb, g: NewG
 
 export type GroupChanges = Partial<Pick<GroupRecord, 'name' | 'idnumber' | 'description'>>;
 
+const UPDATED: Record<GroupTable, (course: EventContext, id: number) => LogEvent> = { groups: groupUpdated, groupings: groupingUpdated };
+const DELETED: Record<GroupTable, (course: EventContext, id: number) => LogEvent> = { groups: groupDeleted, groupings: groupingDeleted };
+
 /**
- * groups_update_group / groups_update_grouping: the given columns and timemodified. Values equal to
- * the stored ones are no change; with nothing to change the row is left alone. Returns the columns changed.
+ * groups_update_group / groups_update_grouping: the given columns and timemodified, group_updated /
+ * grouping_updated. Values equal to the stored ones are no change; with nothing to change the row
+ * is left alone (and nothing logged). Returns the columns changed.
  */
 export async function updateInCourse(conn: PoolConnection, db: MoodleDb, table: GroupTable, current: GroupRecord, changes: GroupChanges, now: number): Promise<string[]> {
   const changed = (Object.keys(changes) as (keyof GroupChanges)[]).filter((k) => changes[k] !== undefined && changes[k] !== current[k]);
   if (!changed.length) return [];
   await conn.query(`UPDATE ${db.t(table)} SET ${changed.map((c) => `${c} = ?`).join(', ')}, timemodified = ? WHERE id = ?`,
     [...changed.map((c) => changes[c]), now, current.id]);
+  await logEvents(conn, db, now, [UPDATED[table](await courseEventContext(conn, db, current.courseid), current.id)]);
   return changed;
+}
+
+/** group_deleted / grouping_deleted for each of `ids` (read before they go), in that order, in its course's context. */
+async function deletionEvents(conn: PoolConnection, db: MoodleDb, table: GroupTable, ids: number[]): Promise<LogEvent[]> {
+  const [rows] = await conn.query<RowDataPacket[]>(`SELECT id, courseid FROM ${db.t(table)} WHERE id IN (?)`, [ids]);
+  const courseOf = new Map(rows.map((r) => [Number(r.id), Number(r.courseid)]));
+  const events: LogEvent[] = [];
+  for (const id of ids.filter((i) => courseOf.has(i))) events.push(DELETED[table](await courseEventContext(conn, db, courseOf.get(id)!), id));
+  return events;
 }
 
 /** groups_assign_grouping: the link, unless present; the group and grouping rows are not touched. */
@@ -159,24 +176,28 @@ export async function emptyGroupings(conn: PoolConnection, db: MoodleDb, coursei
 
 /**
  * groups_delete_group: the groups' calendar events, grouping links and memberships (no per-member
- * event), then the groups; their groupings stay unchanged.
+ * event), then the groups, group_deleted each; their groupings stay unchanged.
  */
-export async function deleteGroups(conn: PoolConnection, db: MoodleDb, ids: number[]): Promise<void> {
+export async function deleteGroups(conn: PoolConnection, db: MoodleDb, ids: number[], now: number): Promise<void> {
   if (!ids.length) return;
+  const events = await deletionEvents(conn, db, 'groups', ids);
   await conn.query(`DELETE FROM ${db.t('event')} WHERE groupid IN (?)`, [ids]);
   await conn.query(`DELETE FROM ${db.t('groupings_groups')} WHERE groupid IN (?)`, [ids]);
   await conn.query(`DELETE FROM ${db.t('groups_members')} WHERE groupid IN (?)`, [ids]);
   await conn.query(`DELETE FROM ${db.t('groups')} WHERE id IN (?)`, [ids]);
+  await logEvents(conn, db, now, events);
 }
 
 /**
  * groups_delete_grouping: activities and courses that used a grouping fall back to none
- * (groupingid / defaultgroupingid 0), then its group links and the grouping go.
+ * (groupingid / defaultgroupingid 0), then its group links and the grouping go, grouping_deleted each.
  */
-export async function deleteGroupings(conn: PoolConnection, db: MoodleDb, ids: number[]): Promise<void> {
+export async function deleteGroupings(conn: PoolConnection, db: MoodleDb, ids: number[], now: number): Promise<void> {
   if (!ids.length) return;
+  const events = await deletionEvents(conn, db, 'groupings', ids);
   await conn.query(`UPDATE ${db.t('course_modules')} SET groupingid = 0 WHERE groupingid IN (?)`, [ids]);
   await conn.query(`UPDATE ${db.t('course')} SET defaultgroupingid = 0 WHERE defaultgroupingid IN (?)`, [ids]);
   await conn.query(`DELETE FROM ${db.t('groupings_groups')} WHERE groupingid IN (?)`, [ids]);
   await conn.query(`DELETE FROM ${db.t('groupings')} WHERE id IN (?)`, [ids]);
+  await logEvents(conn, db, now, events);
 }

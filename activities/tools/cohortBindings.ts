@@ -2,9 +2,10 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { ChunkContext, DataRow, HeaderSpec, RowOutcome, ToolOperation } from './types';
 import { findCourse } from '../moodle/enrol';
 import {
-  COHORT_ENROL, createCohortGroup, createCohortInstance, deleteCohortInstance, findBindings, instanceById, readCohortEnrolSite,
-  syncCohortEnrolments, updateCohortInstance, type CohortEnrolSite, type CohortInstance,
+  COHORT_ENROL, createCohortGroup, createCohortInstance, findBindings, instanceById, readCohortEnrolSite, updateCohortInstance,
+  type CohortEnrolSite, type CohortInstance,
 } from '../moodle/cohorts';
+import { addCounts, deleteCohortInstance, syncCohortEnrolments, type SyncCounts } from '../moodle/cohortSync';
 import { parseMoodleTime } from '../moodle/time';
 import { timeZone } from './userEnrolments';
 import { RowError, cohortField, cohortLabel, describeInstanceSync, eachRow, lookupCohort } from './cohortCommon';
@@ -114,10 +115,14 @@ async function applyRow(c: Chunk, row: DataRow): Promise<RowOutcome> {
   const what = `${cmd} cohort ${cohortLabel(cohort)} in ${course.shortname} as ${roleLabel}`;
   let touched: CohortInstance[];
   const notes: string[] = [];
+  // add_instance, update_instance and update_status each sync the instance they wrote at once.
+  const counts = new Map<number, SyncCounts>();
+  const sync = async (inst: CohortInstance) => addCounts(counts, await syncCohortEnrolments(ctx.conn, ctx.db, [inst], c.site, ctx.now));
   if (cmd === 'add') {
     const r = await addBinding(c, course.id, cohort, roleid!, v);
     touched = [r.inst];
     notes.push(...r.notes);
+    await sync(r.inst);
   } else {
     touched = await findBindings(ctx.conn, ctx.db, course.id, cohort.id, roleid);
     if (!touched.length) return { status: 'applied', message: `${what}: no such binding, nothing to do` };
@@ -132,11 +137,11 @@ async function applyRow(c: Chunk, row: DataRow): Promise<RowOutcome> {
     for (const inst of touched) {
       const changed = await updateCohortInstance(ctx.conn, ctx.db, inst, { status }, ctx.now, c.site.sessionTimeout);
       notes.push(`binding (enrol instance ${inst.id}, ${c.roles.get(inst.roleid)}) ${changed.length ? (status ? 'disabled' : 're-enabled') : `already ${status ? 'disabled' : 'enabled'}`}`);
+      await sync(inst);
     }
   }
-  const counts = await syncCohortEnrolments(ctx.conn, ctx.db, touched, c.site, ctx.now);
-  const sync = touched.map((i) => (touched.length > 1 ? `${c.roles.get(i.roleid)}: ` : '') + describeInstanceSync(counts.get(i.id)));
-  return { status: 'applied', message: `${what}: ${notes.join('; ')}; ${sync.join('; ')}` };
+  const synced = touched.map((i) => (touched.length > 1 ? `${c.roles.get(i.roleid)}: ` : '') + describeInstanceSync(counts.get(i.id)));
+  return { status: 'applied', message: `${what}: ${notes.join('; ')}; ${synced.join('; ')}` };
 }
 
 async function applyBindings(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]> {

@@ -1,5 +1,7 @@
 import type { ChunkContext, DataRow, RowOutcome } from './types';
-import { findCohorts, type Cohort, type CohortField, type CohortInstance, type SyncCounts } from '../moodle/cohorts';
+import { findCohorts, type Cohort, type CohortField, type CohortInstance } from '../moodle/cohorts';
+import type { SyncCounts } from '../moodle/cohortSync';
+import { eachRow as eachRowUnderSavepoint } from './eachRow';
 
 /** What both cohort files share: how cohorts are named, row errors, and how enrolment effects read in the report. */
 
@@ -56,18 +58,6 @@ export function describeInstanceSync(n: SyncCounts | undefined): string {
   return parts.length ? parts.join(', ') : 'members in step';
 }
 
-/** Runs each row under a savepoint: a RowError rolls the row back and fails it; any other error fails the chunk. */
-export async function eachRow(ctx: ChunkContext, rows: DataRow[], savepoint: string, apply: (row: DataRow) => Promise<RowOutcome>): Promise<RowOutcome[]> {
-  const out: RowOutcome[] = [];
-  for (const row of rows) {
-    await ctx.conn.query(`SAVEPOINT ${savepoint}`);
-    try {
-      out.push(await apply(row));
-    } catch (e) {
-      if (!(e instanceof RowError)) throw e;
-      await ctx.conn.query(`ROLLBACK TO SAVEPOINT ${savepoint}`);
-      out.push({ status: 'failed', message: e.message });
-    }
-  }
-  return out;
-}
+/** Runs each row under a savepoint; a RowError fails only its row (see ./eachRow). */
+export const eachRow = (ctx: ChunkContext, rows: DataRow[], savepoint: string, apply: (row: DataRow) => Promise<RowOutcome>): Promise<RowOutcome[]> =>
+  eachRowUnderSavepoint(ctx, rows, savepoint, RowError, apply);

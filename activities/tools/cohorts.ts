@@ -1,9 +1,10 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { ChunkContext, DataRow, HeaderSpec, RowOutcome, Tool } from './types';
 import {
-  categoryContext, createCohort, deleteCohort, findCohorts, instancesOfCohort, isCohortMember, readCohortEnrolSite, removeMembers,
-  syncCohortEnrolments, updateCohort, type Cohort, type CohortChanges, type CohortEnrolSite, type CohortInstance,
+  categoryContext, cohortMembers, createCohort, findCohorts, instancesOfCohort, readCohortEnrolSite, removeCohortMember, updateCohort,
+  type Cohort, type CohortChanges, type CohortEnrolSite, type CohortInstance,
 } from '../moodle/cohorts';
+import { addCounts, deleteCohort, syncCohortEnrolments, type SyncCounts } from '../moodle/cohortSync';
 import { addCohortMember } from '../moodle/enrol';
 import { readUserSiteConfig } from '../moodle/users';
 import { RowError, cohortField, cohortLabel, describeInstanceSync, describeMemberEffects, eachRow, instanceLabel, lookupCohort } from './cohortCommon';
@@ -105,13 +106,11 @@ async function updateFromRow(c: Chunk, cohort: Cohort, v: (col: string) => strin
   return { changed, cohort: { ...cohort, ...changes } };
 }
 
-/** Membership changed for `userid` (or everyone): the cohort's courses follow. */
-async function follow(c: Chunk, cohortid: number, userid?: number): Promise<string[]> {
+/** The membership of `userid` changed: the cohort's courses follow at once, as enrol_cohort's observers do. */
+async function follow(c: Chunk, cohortid: number, userid: number): Promise<string[]> {
   const instances = await instancesOfCohort(c.ctx.conn, c.ctx.db, cohortid);
   if (!instances.length) return [];
-  const counts = await syncCohortEnrolments(c.ctx.conn, c.ctx.db, instances, c.site, c.ctx.now, userid === undefined ? undefined : [userid]);
-  if (userid !== undefined) return describeMemberEffects(instances, counts, c.roles);
-  return instances.map((i) => `${instanceLabel(i, c.roles)}: ${describeInstanceSync(counts.get(i.id))}`);
+  return describeMemberEffects(instances, await syncCohortEnrolments(c.ctx.conn, c.ctx.db, instances, c.site, c.ctx.now, [userid]), c.roles);
 }
 
 async function applyAdd(c: Chunk, key: string, v: (col: string) => string): Promise<RowOutcome> {
@@ -144,10 +143,9 @@ async function applyDel(c: Chunk, cohort: Cohort, v: (col: string) => string): P
     // Decision 13: an unknown user is a row error, never a reason to delete the cohort.
     const user = await findUser(c, uid);
     if (!user) throw new RowError(`userid: no user with ${userField(c)} "${uid}"; the cohort is kept (leave userid empty to delete the cohort)`);
-    if (!(await isCohortMember(c.ctx.conn, c.ctx.db, cohort.id, user.id))) {
+    if (!(await removeCohortMember(c.ctx.conn, c.ctx.db, cohort, user.id, c.ctx.now))) {
       return { status: 'applied', message: `cohort ${cohortLabel(cohort)}: user ${user.username} was not a member, nothing to do` };
     }
-    await removeMembers(c.ctx.conn, c.ctx.db, cohort.id, user.id);
     const effects = await follow(c, cohort.id, user.id);
     return { status: 'applied', message: [`cohort ${cohortLabel(cohort)}: user ${user.username} removed`, ...effects].join('; ') };
   }
@@ -159,9 +157,17 @@ async function applyDel(c: Chunk, cohort: Cohort, v: (col: string) => string): P
   return { status: 'applied', message: notes.join('; ') };
 }
 
+/** cohort_remove_member for every member in turn, each followed by its courses as its own removal would be. */
 async function applyFree(c: Chunk, cohort: Cohort): Promise<RowOutcome> {
-  const n = await removeMembers(c.ctx.conn, c.ctx.db, cohort.id);
-  const effects = n ? await follow(c, cohort.id) : [];
+  const members = await cohortMembers(c.ctx.conn, c.ctx.db, cohort.id);
+  const instances = members.length ? await instancesOfCohort(c.ctx.conn, c.ctx.db, cohort.id) : [];
+  const counts = new Map<number, SyncCounts>();
+  for (const userid of members) {
+    await removeCohortMember(c.ctx.conn, c.ctx.db, cohort, userid, c.ctx.now);
+    if (instances.length) addCounts(counts, await syncCohortEnrolments(c.ctx.conn, c.ctx.db, instances, c.site, c.ctx.now, [userid]));
+  }
+  const n = members.length;
+  const effects = instances.map((i) => `${instanceLabel(i, c.roles)}: ${describeInstanceSync(counts.get(i.id))}`);
   return { status: 'applied', message: [`cohort ${cohortLabel(cohort)} freed: ${n} member${n === 1 ? '' : 's'} removed`, ...effects].join('; ') };
 }
 

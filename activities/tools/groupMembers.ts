@@ -5,6 +5,8 @@ import {
   addGroupMember, deleteGroupings, deleteGroups, emptyGroupings, emptyGroups, findMembership, removeGroupMemberships, type GroupRecord,
 } from '../moodle/groups';
 import { readUserSiteConfig } from '../moodle/users';
+import { withDeferredWrites } from '../moodle/deferred';
+import { eachRow } from './eachRow';
 import { cell, findOneInCourse, groupField, label, OWN_COMPONENT, rowCourse, RowError } from './groupLookups';
 
 /**
@@ -103,24 +105,17 @@ async function applyRow(ctx: ChunkContext, look: ChunkLookups, values: Record<st
 
 async function applyMembers(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]> {
   const look = new ChunkLookups(ctx);
-  const out: RowOutcome[] = [];
-  for (const row of rows) {
-    await ctx.conn.query('SAVEPOINT msync_members_row');
-    try {
-      out.push(await applyRow(ctx, look, row.values));
-    } catch (e) {
-      if (!(e instanceof RowError)) throw e;
-      await ctx.conn.query('ROLLBACK TO SAVEPOINT msync_members_row');
-      out.push({ status: 'failed', message: e.message });
-    }
-  }
-  return out;
+  return eachRow(ctx, rows, 'msync_members_row', RowError, (row) => applyRow(ctx, look, row.values));
 }
 
 /** groups_purgeemptygroups, after the file's rows: empty groups (2: and then empty groupings) of the courses the file names. */
 async function purgeEmpty(ctx: ChunkContext, fileRows: () => AsyncIterable<DataRow>): Promise<string[]> {
   const mode = ctx.settings.groups_purgeemptygroups;
   if (mode !== '1' && mode !== '2') return [];
+  return withDeferredWrites(ctx.conn, ctx.db, () => purgeEmptyOf(ctx, mode, fileRows));
+}
+
+async function purgeEmptyOf(ctx: ChunkContext, mode: '1' | '2', fileRows: () => AsyncIterable<DataRow>): Promise<string[]> {
   const courses = new Map<string, CourseRef>();
   for await (const row of fileRows()) {
     await rowCourse(ctx, row.values, courses).catch((e) => { if (!(e instanceof RowError)) throw e; });
@@ -129,11 +124,11 @@ async function purgeEmpty(ctx: ChunkContext, fileRows: () => AsyncIterable<DataR
   const ids = [...byId.keys()];
   const notes: string[] = [];
   const groups = await emptyGroups(ctx.conn, ctx.db, ids);
-  await deleteGroups(ctx.conn, ctx.db, groups.map((g) => g.id));
+  await deleteGroups(ctx.conn, ctx.db, groups.map((g) => g.id), ctx.now);
   for (const g of groups) notes.push(`empty group ${label(g)} of ${byId.get(g.courseid)!.shortname} deleted`);
   if (mode === '2') {
     const groupings = await emptyGroupings(ctx.conn, ctx.db, ids);
-    await deleteGroupings(ctx.conn, ctx.db, groupings.map((g) => g.id));
+    await deleteGroupings(ctx.conn, ctx.db, groupings.map((g) => g.id), ctx.now);
     for (const g of groupings) notes.push(`empty grouping ${label(g)} of ${byId.get(g.courseid)!.shortname} deleted`);
   }
   const names = [...byId.values()].map((c) => c.shortname).join(', ') || 'none';

@@ -5,6 +5,7 @@ import {
 } from '../moodle/groups';
 import { cell, findOneInCourse, groupField, groupingField, label, rowCourse, RowError } from './groupLookups';
 import { membersOperation } from './groupMembers';
+import { eachRow } from './eachRow';
 
 /**
  * The groups tool (reference 5.6). Operation `groups`: one row creates, reuses or updates a group
@@ -119,22 +120,13 @@ async function linkGroupings(ctx: ChunkContext, course: CourseRef, group: GroupR
 }
 
 async function applyGroups(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]> {
-  const out: RowOutcome[] = [];
-  for (const row of rows) {
-    await ctx.conn.query('SAVEPOINT msync_groups_row');
-    try {
-      const kind = rowKind(row.values);
-      const course = await rowCourse(ctx, row.values);
-      const target = await upsert(ctx, kind, course, row.values);
-      const notes = kind === 'group' ? await linkGroupings(ctx, course, target.record, row.values) : [];
-      out.push({ status: 'applied', message: [target.done, ...notes].join('; ') });
-    } catch (e) {
-      if (!(e instanceof RowError)) throw e;
-      await ctx.conn.query('ROLLBACK TO SAVEPOINT msync_groups_row');
-      out.push({ status: 'failed', message: e.message });
-    }
-  }
-  return out;
+  return eachRow(ctx, rows, 'msync_groups_row', RowError, async (row) => {
+    const kind = rowKind(row.values);
+    const course = await rowCourse(ctx, row.values);
+    const target = await upsert(ctx, kind, course, row.values);
+    const notes = kind === 'group' ? await linkGroupings(ctx, course, target.record, row.values) : [];
+    return { status: 'applied', message: [target.done, ...notes].join('; ') };
+  });
 }
 
 export const groupsTool: Tool = {

@@ -6,7 +6,8 @@ import {
 } from '../moodle/enrol';
 import { parseMoodleTime, siteTimeZone } from '../moodle/time';
 import { syncMetaChildren } from '../moodle/meta';
-import { instancesOfCohort, readCohortEnrolSite, syncCohortEnrolments } from '../moodle/cohorts';
+import { instancesOfCohort, readCohortEnrolSite } from '../moodle/cohorts';
+import { syncCohortEnrolments } from '../moodle/cohortSync';
 
 /**
  * The users file's course<N>/role<N>/enrol<N>/group<N>/start<N>/end<N> columns (reference 5.2.2,
@@ -89,7 +90,7 @@ export async function applyCohortColumns(ctx: ChunkContext, userid: number, valu
   const cohort = await findOrCreateCohort(ctx.conn, ctx.db, name, values.cohortid?.trim(), ctx.now);
   const added = await addCohortMember(ctx.conn, ctx.db, cohort.id, userid, ctx.now);
   const done = [`${added ? 'added to' : 'already in'} cohort "${name}"${cohort.created ? ' (created)' : ''}`];
-  // enrol_cohort's observer: a new member is enrolled at once in the courses bound to the cohort.
+  // enrol_cohort's observer: a new member is enrolled at once in the courses bound to the cohort (with the same events).
   const instances = added ? await instancesOfCohort(ctx.conn, ctx.db, cohort.id) : [];
   if (instances.length) {
     await syncCohortEnrolments(ctx.conn, ctx.db, instances, await readCohortEnrolSite(ctx.conn, ctx.db), ctx.now, [userid]);
