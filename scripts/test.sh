@@ -14,4 +14,4 @@ npx tsx scripts/fixture.ts template
 trap 'npx tsx scripts/fixture.ts drop-template || true' EXIT
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(test/*.test.ts)
-node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-2}" "${files[@]}"
+node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-3}" "${files[@]}"

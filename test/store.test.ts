@@ -279,7 +279,7 @@ describe('moodle-sync files', { concurrency: true }, () => {
       assert.equal(unknown.json.error.code, 'usage');
       assert.match(unknown.json.error.message, /files needs one of: ls, put, get, cat, rm, prune, mv\.\nUsage: moodle-sync files ls/);
       for (const r of [catNone, mvOne]) assert.match(r.stderr, /Wrong number of arguments\. Usage: moodle-sync files ls/);
-      assert.match(badOpt.stderr, /Unknown option --bogus\. Options here: --json, --help, --recursive, --force\./);
+      assert.match(badOpt.stderr, /Unknown option --bogus\. Options here: --json, --help, --recursive, --force, --dry-run, --older-than\./);
     });
 
     it('failures exit with 1: missing store file, missing local file, existing local file, folder as file', async () => {
