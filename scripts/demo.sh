@@ -50,9 +50,19 @@ samples="$(npx tsx -e "console.log(require('./scripts/fixture.ts').samplesDir())
 echo "demo: dropping the sample files from $samples into $MOODLEDATA/sync"
 cp -p "$samples"/*.csv "$MOODLEDATA/sync/"
 
-# The demo site's settings: the original's test scenario (reference 11.1), outputs on.
-for kv in storereport=1 filefailed=1 filearchive=1 users_primaryidentity=username users_protectemails=0 \
-          "users_filelocation=user_create_sample.csv,user_update_sample.csv,user_suspend_sample.csv"; do
+# The demo site's settings: the original's test scenario (reference 11.1) on its sample files, so
+# sync-all runs every tool: courses, meta links, users, cohorts and bindings, enrolments, groups.
+# (enrol_sample.csv names its users by idnumber.)
+for kv in storereport=1 filefailed=1 filearchive=1 \
+          courses_fileuploadidentifier=shortname courses_coursecategoryidentifier=idname courses_filemetabindingidentifier=shortname \
+          courses_fileuploadlocation=course_create_sample.csv courses_filemetabindinglocation=course_metabindings_sample.csv \
+          users_primaryidentity=username users_protectemails=0 \
+          "users_filelocation=user_create_sample.csv,user_update_sample.csv,user_suspend_sample.csv" \
+          cohorts_useridentifier=idnumber cohorts_cohortidentifier=idnumber cohorts_courseidentifier=shortname cohorts_autocreate=1 \
+          cohorts_filelocation=cohort_create_sample.csv cohorts_coursebindingfilelocation=cohort_bind_courses_sample.csv \
+          enrols_courseidentifier=shortname enrols_useridentifier=idnumber enrols_protectgroups=1 enrols_filelocation=enrol_sample.csv \
+          groups_courseidentifier=shortname groups_groupidentifier=idnumber groups_groupingidentifier=idnumber groups_useridentifier=username \
+          groups_filelocation=groups.csv groupmembers_filelocation=group_members.csv; do
   "${CLI[@]}" config set "${kv%%=*}" "${kv#*=}" > /dev/null
 done
 
