@@ -7,7 +7,7 @@ import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
  */
 
 /** `(SELECT ? AS k UNION ALL SELECT ? ...) AS <alias>`: the keys as a table, one placeholder per key. */
-export function keysTable(count: number, alias = 'wanted'): string {
+function keysTable(count: number, alias = 'wanted'): string {
   return `(${Array.from({ length: count }, (_, i) => (i === 0 ? 'SELECT ? AS k' : 'SELECT ?')).join(' UNION ALL ')}) AS ${alias}`;
 }
 

@@ -5,8 +5,8 @@ import { eachRow as eachRowUnderSavepoint } from './eachRow';
 
 /** What both cohort files share: how cohorts are named, row errors, and how enrolment effects read in the report. */
 
-/** A row fault: the row's writes are rolled back and it goes to the tryback. */
-export class RowError extends Error {}
+import { RowError } from './rowError';
+export { RowError };
 
 /** cohorts_cohortidentifier (empty: idnumber, as the original falls back). */
 export function cohortField(settings: Record<string, string>): CohortField {

@@ -11,6 +11,7 @@ import { timeZone } from './userEnrolments';
 import { EnrolLookups } from './enrolsLookups';
 import { addEnrolments } from './enrolsBatch';
 import { syncMetaChildren } from '../moodle/meta';
+import { RowError } from './rowError';
 
 /**
  * The enrolments tool (reference 5.3 under the spec's decisions 9-12): one row enrols, unenrols,
@@ -30,8 +31,6 @@ const header: HeaderSpec = {
   optional: ['cmd', 'enrol', 'starttime', 'endtime', 'gcmd', ...GROUP_COLUMNS],
 };
 
-/** A row fault: the row's writes are rolled back and it goes to the tryback. */
-class RowError extends Error {}
 
 /** The row's user, as the chunk's lookups found it. */
 function resolveUser(lk: EnrolLookups, value: string): { id: number; username: string } {

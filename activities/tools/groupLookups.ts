@@ -4,8 +4,8 @@ import { findInCourse, type GroupField, type GroupRecord, type GroupTable } from
 
 /** What the groups files share: row faults, cells, and lookups by the configured identifiers (reference 5.6). */
 
-/** A row fault: the row's writes are rolled back and it goes to the tryback. */
-export class RowError extends Error {}
+import { RowError } from './rowError';
+export { RowError };
 
 /** Component of the group memberships moodle-sync owns; shift and del touch only those (spec decision 12). */
 export const OWN_COMPONENT = 'tool_sync';

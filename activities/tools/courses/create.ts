@@ -13,6 +13,7 @@ import { sqlKey } from '../../moodle/collation';
 import { deferMark, logEvents, rollbackDeferred, withDeferredWrites } from '../../moodle/deferred';
 import type { LogEvent } from '../../moodle/events';
 import { COURSE_FIELDS, CREATE_COLUMNS, OPTION_FIELDS, TEACHER_COLUMN, TOPIC_COLUMN } from './fields';
+import { RowError } from '../rowError';
 
 /**
  * Course create / update (reference 5.1.1 under the spec's decisions 6-8): a new course is made as
@@ -22,9 +23,6 @@ import { COURSE_FIELDS, CREATE_COLUMNS, OPTION_FIELDS, TEACHER_COLUMN, TOPIC_COL
  * that the event log follows the file); updates run one by one. Each row's events are logged
  * together, in the order Moodle's calls log them.
  */
-
-/** A row fault found before any write of the row (or rolled back with its savepoint). */
-class RowError extends Error {}
 
 type Identity = 'shortname' | 'idnumber' | 'id';
 type CategoryRef = { by: 'id'; id: number } | { by: 'idnumber'; value: string } | { by: 'path'; names: string[] };

@@ -4,6 +4,7 @@ import {
 } from '../../moodle/meta';
 import { courseIdentifier, lookupCourse, named, type CourseRow } from './lookup';
 import { deferMark, rollbackDeferred, withDeferredWrites } from '../../moodle/deferred';
+import { RowError } from '../rowError';
 
 /**
  * The meta course bindings file (reference 5.1.5 under spec decision 14): `master;meta[;cmd]`,
@@ -19,7 +20,6 @@ import { deferMark, rollbackDeferred, withDeferredWrites } from '../../moodle/de
  * plugins" page does and says so in its report line. `del` never enables it.
  */
 
-class RowError extends Error {}
 
 async function plan(ctx: ChunkContext, row: DataRow): Promise<{ cmd: 'add' | 'del'; master: CourseRow; meta: CourseRow }> {
   const raw = (row.values.cmd ?? '').trim();
