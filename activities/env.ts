@@ -72,4 +72,4 @@ export function redactUrl(url: string): string {
  * Node flags for a worker process (NODE_OPTIONS): the live heap stays under ~70 MB, and without a
  * cap V8 lets it grow to several hundred MB before collecting. Demo, tests and bench use these.
  */
-export const WORKER_NODE_OPTIONS = '--max-old-space-size=256 --max-semi-space-size=2';
+export const WORKER_NODE_OPTIONS = '--max-old-space-size=256 --max-semi-space-size=8';

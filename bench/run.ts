@@ -190,7 +190,7 @@ async function main(): Promise<void> {
   const cases = wanted.length ? CASES.filter((c) => wanted.includes(c.key)) : CASES;
   if (!cases.length) throw new Error(`unknown case; cases: ${CASES.map((c) => c.key).join(', ')}`);
 
-  console.log(`moodle-sync bench: ${require('node:os').cpus().length} cores, node ${process.version}, password hashing: ${passwordHasher}, storereport ${report ? 'on' : 'off'}`);
+  console.log(`moodle-sync bench: ${require('node:os').cpus().length} cores, node ${process.version}, password hashing: ${passwordHasher}, storereport ${report ? 'on' : 'off'}, CLI and worker run ${process.env.MOODLE_SYNC_DIST === '1' ? 'the compiled dist/' : 'through tsx'}`);
   const sb = await openSandbox('bench', { taskQueue: 'msync-bench' });
   let worker: WorkerProcess | undefined;
   const cleanup = async () => { await sb.close().catch((e) => console.error('cleanup:', e)); };

@@ -19,8 +19,12 @@ export async function pollRun(client: Client, workflowId: string): Promise<RunSn
   return { at: Date.now(), status, progress };
 }
 
-/** Polls a tool run until `done` settles, handing every snapshot to `display`. */
+/**
+ * Polls a tool run until `done` settles, handing every snapshot to `display`. Each poll costs the
+ * worker two workflow queries, so nothing polls when nothing is shown (--json without a terminal).
+ */
 export async function followRun(client: Client, workflowId: string, done: Promise<unknown>, display: ProgressDisplay, everyMs = 250): Promise<void> {
+  if (display.mode === 'off') { await done.catch(() => undefined); return; }
   let finished = false;
   const settled = done.then(() => undefined, () => undefined).finally(() => { finished = true; });
   while (!finished) {

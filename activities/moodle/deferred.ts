@@ -1,6 +1,7 @@
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
-import { ACTING_USER, phpJson, type LogEvent } from './events';
+import type { LogEvent } from './events';
+import { writeLogEvents } from './logstore';
 
 /**
  * Writes that can wait for the end of a batch: cache_flags refreshes and event log rows. Inside
@@ -28,7 +29,7 @@ export async function withDeferredWrites<T>(conn: PoolConnection, db: MoodleDb, 
       if (g) g.names.push(...t.names); else groups.set(key, { ...t, names: [...t.names] });
     }
     for (const g of groups.values()) await touchCacheFlags(conn, db, g.flagtype, g.names, g.now, g.expiry);
-    await insertEvents(conn, db, queued.events);
+    await writeLogEvents(conn, db, queued.events);
     return result;
   } finally {
     pending.delete(conn);
@@ -66,32 +67,5 @@ export async function logEvents(conn: PoolConnection, db: MoodleDb, now: number,
   if (!events.length) return;
   const queued = pending.get(conn);
   if (queued) { for (const event of events) queued.events.push({ event, time: now }); return; }
-  await insertEvents(conn, db, events.map((event) => ({ event, time: now })));
-}
-
-const LOG_COLUMNS = ['eventname', 'component', 'action', 'target', 'objecttable', 'objectid', 'crud', 'edulevel', 'contextid', 'contextlevel',
-  'contextinstanceid', 'userid', 'courseid', 'relateduserid', 'anonymous', 'other', 'timecreated', 'origin', 'ip', 'realuserid'];
-/** Rows per INSERT statement: far below max_allowed_packet even with long `other` values. */
-const ROWS_PER_INSERT = 2000;
-
-/** The columns logstore_standard writes for an event from a CLI script (origin cli, no IP, nobody logged in as). */
-function logRow({ event: e, time }: { event: LogEvent; time: number }): unknown[] {
-  return [e.cls.eventname, e.cls.component, e.cls.action, e.cls.target, e.cls.objecttable, e.objectid, e.cls.crud, e.cls.edulevel,
-    e.context.id, e.context.level, e.context.instanceid, ACTING_USER, e.context.courseid, e.relateduserid, 0, phpJson(e.other), time, 'cli', null, null];
-}
-
-/**
- * Whether the site logs to the standard log store (tool_log enabled_stores): an administrator who
- * turned it off gets no rows from Moodle's API, so none from us.
- */
-async function standardLogEnabled(conn: PoolConnection, db: MoodleDb): Promise<boolean> {
-  const [rows] = await conn.query<RowDataPacket[]>(`SELECT value FROM ${db.t('config_plugins')} WHERE plugin = 'tool_log' AND name = 'enabled_stores'`);
-  return rows.length > 0 && String(rows[0].value ?? '').split(',').map((s) => s.trim()).includes('logstore_standard');
-}
-
-async function insertEvents(conn: PoolConnection, db: MoodleDb, events: { event: LogEvent; time: number }[]): Promise<void> {
-  if (!events.length || !(await standardLogEnabled(conn, db))) return;
-  for (let i = 0; i < events.length; i += ROWS_PER_INSERT) {
-    await conn.query(`INSERT INTO ${db.t('logstore_standard_log')} (${LOG_COLUMNS.join(', ')}) VALUES ?`, [events.slice(i, i + ROWS_PER_INSERT).map(logRow)]);
-  }
+  await writeLogEvents(conn, db, events.map((event) => ({ event, time: now })));
 }

@@ -13,6 +13,7 @@ import { readRun, type LedgerOutcome, type RunRow } from './ledger';
 import type { ChunkCounts } from '../../workflows/shared';
 import type { Mailer } from '../mail';
 import { siteIdentity } from '../moodle/site';
+import { dropStagedLogRows, flushStagedLogRows, saveStagedLogRows, stagedLogMark, stageLogRows, stopStagingLogRows } from '../moodle/logstore';
 
 export interface ApplyDeps {
   db: MoodleDb;
@@ -57,6 +58,13 @@ async function readChunk(store: FileStore, run: RunRow, chunkNo: number, setting
   return rows;
 }
 
+/** What a savepoint must take back besides the database writes: after-commit work and staged log rows. */
+function undoMark(conn: PoolConnection, pending: unknown[]): () => void {
+  const tasks = pending.length;
+  const logRows = stagedLogMark(conn);
+  return () => { pending.length = tasks; dropStagedLogRows(conn, logRows); };
+}
+
 /**
  * Applies rows inside the caller's transaction: the whole batch at once (fast path), and if the
  * batch fails, row by row, each under its own savepoint, so one bad row is rolled back alone.
@@ -65,7 +73,7 @@ async function applyRows(operation: ToolOperation, ctx: ChunkContext, rows: Data
   const { conn } = ctx;
   if (rows.length === 0) return [];
   // Work queued for after the commit belongs to the writes it follows: rolled back with them.
-  const batchMark = pending.length;
+  const undoBatch = undoMark(conn, pending);
   await conn.query('SAVEPOINT msync_batch');
   try {
     const outcomes = await operation.apply(ctx, rows);
@@ -73,17 +81,17 @@ async function applyRows(operation: ToolOperation, ctx: ChunkContext, rows: Data
     return outcomes;
   } catch (batchError) {
     await conn.query('ROLLBACK TO SAVEPOINT msync_batch');
-    pending.length = batchMark;
+    undoBatch();
     if (rows.length === 1) return [{ status: 'failed', message: describeRowError(batchError) }];
     const outcomes: RowOutcome[] = [];
     for (const row of rows) {
       await conn.query('SAVEPOINT msync_row');
-      const rowMark = pending.length;
+      const undoRow = undoMark(conn, pending);
       try {
         outcomes.push((await operation.apply(ctx, [row]))[0]);
       } catch (e) {
         await conn.query('ROLLBACK TO SAVEPOINT msync_row');
-        pending.length = rowMark;
+        undoRow();
         outcomes.push({ status: 'failed', message: describeRowError(e) });
       }
     }
@@ -125,13 +133,13 @@ async function afterRows(store: FileStore, operation: ToolOperation, ctx: ChunkC
       for (const r of await readChunk(store, run, i, settings)) if (!r.error) yield r.row;
     }
   }
-  const mark = pending.length;
+  const undo = undoMark(ctx.conn, pending);
   await ctx.conn.query('SAVEPOINT msync_after_rows');
   try {
     return await operation.afterRows!(ctx, fileRows);
   } catch (e) {
     await ctx.conn.query('ROLLBACK TO SAVEPOINT msync_after_rows');
-    pending.length = mark;
+    undo();
     return [`failed: ${describeRowError(e)}`];
   }
 }
@@ -162,6 +170,15 @@ async function ledgerCounts(db: MoodleDb, runKey: string, chunkNo: number): Prom
  * a retry that finds the ledger row changes nothing.
  */
 export async function applyChunk(deps: ApplyDeps, runKey: string, chunkNo: number): Promise<ChunkCounts> {
+  // The log rows earlier chunks staged go to the log store on another connection meanwhile.
+  const flushing = flushStagedLogRows(deps.db);
+  flushing.catch(() => undefined); // awaited below; a failure there fails this attempt after the chunk
+  const counts = await applyChunkOnce(deps, runKey, chunkNo);
+  await flushing;
+  return counts;
+}
+
+async function applyChunkOnce(deps: ApplyDeps, runKey: string, chunkNo: number): Promise<ChunkCounts> {
   const done = await ledgerCounts(deps.db, runKey, chunkNo);
   if (done) return done;
   const run = (await readRun(deps.db, runKey))!;
@@ -172,8 +189,10 @@ export async function applyChunk(deps: ApplyDeps, runKey: string, chunkNo: numbe
   try {
     await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
     await conn.beginTransaction();
+    stageLogRows(conn);
     try {
       const outcomes = await runChunk(deps, conn, run, chunkNo, settings, tasks);
+      await saveStagedLogRows(conn, deps.db, runKey, chunkNo);
       counts = await insertLedger(conn, deps.db, runKey, chunkNo, outcomes);
       await conn.commit();
     } catch (e) {
@@ -184,6 +203,7 @@ export async function applyChunk(deps: ApplyDeps, runKey: string, chunkNo: numbe
       throw e;
     }
   } finally {
+    stopStagingLogRows(conn);
     conn.release();
   }
   for (const task of tasks) await task().catch((e) => log.warn('after-commit task failed', { error: (e as Error).message }));

@@ -272,6 +272,6 @@ export const enrolsTool: Tool = {
   defaultOp: 'sync',
   syncAll: ['sync'],
   operations: [
-    { tool: 'enrols', op: 'sync', summary: 'enrol, unenrol, shift, suspend or reactivate users in courses, and their groups', locationSetting: 'enrols_filelocation', header, chunkSize: 500, apply: applySync },
+    { tool: 'enrols', op: 'sync', summary: 'enrol, unenrol, shift, suspend or reactivate users in courses, and their groups', locationSetting: 'enrols_filelocation', header, chunkSize: 1000, apply: applySync },
   ],
 };
