@@ -11,7 +11,7 @@ import type { RowDataPacket } from 'mysql2';
 import { findOperation } from '../activities/tools';
 import { configure, openSandbox, type Sandbox } from './support/sandbox';
 import { createCourse } from './support/moodle';
-import { assertRunOutputs, killWorkerMidRun } from './support/exactlyOnce';
+import { assertRunOutputs, killWorkerMidRun, mostChunksAtOnce } from './support/exactlyOnce';
 
 const ROWS = 20_000;
 const COURSES = 10;
@@ -22,8 +22,13 @@ const FILE = 'eoe-big.csv';
 
 const user = (i: number) => `eou${Math.floor((i - 1) / COURSES) + 1}`;
 const course = (i: number) => `EOC${((i - 1) % COURSES) + 1}`;
-/** Every 7th row also joins the course's group "Team", created by the first row that needs it. */
-const withGroup = (i: number) => i % 7 === 0;
+/**
+ * In the last third, every 7th row also joins the course's group "Team", created by the first row
+ * that needs it: those chunks share courses and run one after the other; before them, each chunk
+ * holds its own users and runs beside another.
+ */
+const GROUPS_FROM = 13_001;
+const withGroup = (i: number) => i >= GROUPS_FROM && i % 7 === 0;
 
 const FAULTS: Record<number, [string, RegExp]> = {
   137: ['add;student;EOC7;nobody137;manual;;', /^uid: no user with username "nobody137"$/],
@@ -75,15 +80,23 @@ describe('exactly once on a 20,000-row enrolments file', () => {
         'SELECT COUNT(*) AS n FROM mdl_user_enrolments ue JOIN mdl_enrol e ON e.id = ue.enrolid WHERE e.courseid IN (?)', [courseIds]);
       return Number(r.n);
     };
+    let workflowId = '';
     const { summary, diagnostic } = await killWorkerMidRun(sb, {
       file: FILE, chunks: CHUNKS, written: enrolments, total: file.good.length,
       start: async () => {
         const r = await sb.cli(['run', 'enrols', '--file', FILE, '--json']);
         assert.equal(r.code, 0, r.stderr);
-        return r.json.workflowId;
+        workflowId = r.json.workflowId;
+        return workflowId;
       },
     });
     t.diagnostic(diagnostic);
+    // Independent chunks ran two at a time; the group chunks waited for the ones sharing their courses.
+    const [[run]] = await sb.db.query<RowDataPacket[]>('SELECT plan FROM msync_runs WHERE file = ?', [FILE]);
+    const after = (JSON.parse(run.plan).chunks as { after: number }[]).map((c) => c.after);
+    assert.deepEqual(after.slice(0, 12), Array(12).fill(-1), 'chunks of other users follow nothing');
+    assert.deepEqual(after.slice(14), Array.from({ length: CHUNKS - 14 }, (_, k) => k + 13), 'chunks sharing courses follow each other');
+    assert.equal(await mostChunksAtOnce(sb, `${workflowId}/${FILE}`), 2);
 
     assert.equal(summary.status, 'completed');
     const f = summary.files[0];

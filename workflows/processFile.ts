@@ -22,7 +22,10 @@ const { simulateRun } = proxyActivities<SyncActivities>({
   retry: { maximumAttempts: 3 },
 });
 
-interface Resume { runKey: string; startedAt: number; next: number; totals: ChunkCounts; rowsTotal: number; chunks: number }
+interface Resume { runKey: string; startedAt: number; next: number; totals: ChunkCounts; rowsTotal: number; chunks: number; after: number[] }
+
+/** Chunks of one file applied at once when their rows share nothing (ToolOperation.rowKeys). */
+const PARALLEL_CHUNKS = 2;
 
 /**
  * One input file: prepare (whole-file checks, chunk plan) -> chunks, each exactly once -> report,
@@ -40,11 +43,13 @@ export async function processFile(input: ProcessFileInput, resume?: Resume): Pro
   setHandler(progressQuery, () => progress);
 
   let chunks = resume?.chunks ?? 0;
+  let after = resume?.after ?? [];
   let ready = !!resume;
   if (!resume) {
     const prepared = await prepareFile({ ...input, runKey, startedAt });
     progress.rowsTotal = prepared.totalRows;
     progress.chunks = chunks = prepared.chunks;
+    after = prepared.after;
     ready = prepared.status === 'ready';
     // For the Web UI: which content ran (the snapshot's hash), without opening the history.
     upsertMemo({ inputFile: input.file, sha256: prepared.sha256, rows: prepared.totalRows });
@@ -58,7 +63,7 @@ export async function processFile(input: ProcessFileInput, resume?: Resume): Pro
       progress.chunksDone = chunks;
     } else {
       const totals = resume?.totals ?? { applied: 0, failed: 0, skipped: 0 };
-      for (let i = resume?.next ?? 0; i < chunks; i++) {
+      const applyOne = async (i: number) => {
         let c: ChunkCounts;
         try {
           c = await applyChunk(runKey, i);
@@ -70,11 +75,28 @@ export async function processFile(input: ProcessFileInput, resume?: Resume): Pro
         totals.applied += c.applied; totals.failed += c.failed; totals.skipped += c.skipped;
         progress.rowsDone += c.applied + c.failed + c.skipped;
         progress.failed += c.failed;
-        progress.chunksDone = i + 1;
+        progress.chunksDone++;
         setCurrentDetails(progressLine(progress));
-        if (workflowInfo().continueAsNewSuggested && i + 1 < chunks) {
+      };
+      // Chunks start in file order; one starts once the chunks it follows have committed (after[i]).
+      let next = resume?.next ?? 0;
+      const running = new Map<number, Promise<number>>();
+      const finished = new Set<number>();
+      let committedUpTo = next - 1; // every chunk up to this one is done
+      let winding = false;
+      while (next < chunks || running.size) {
+        while (!winding && next < chunks && running.size < PARALLEL_CHUNKS && (after[next] ?? next - 1) <= committedUpTo) {
+          const i = next++;
+          running.set(i, applyOne(i).then(() => i));
+        }
+        const i = await Promise.race(running.values());
+        running.delete(i);
+        finished.add(i);
+        while (finished.delete(committedUpTo + 1)) committedUpTo++;
+        if (workflowInfo().continueAsNewSuggested && next < chunks) winding = true;
+        if (winding && !running.size) {
           // The memo (input file and hash) goes on with the next run.
-          await makeContinueAsNewFunc<typeof processFile>({ memo: workflowInfo().memo })(input, { runKey, startedAt, next: i + 1, totals, rowsTotal: progress.rowsTotal, chunks });
+          await makeContinueAsNewFunc<typeof processFile>({ memo: workflowInfo().memo })(input, { runKey, startedAt, next, totals, rowsTotal: progress.rowsTotal, chunks, after });
         }
       }
     }

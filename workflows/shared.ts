@@ -82,6 +82,8 @@ export interface PreparedFile {
   sha256: string;
   totalRows: number;
   chunks: number;
+  /** Per chunk: it starts once every chunk up to this index has committed (see ChunkPlan.after). */
+  after: number[];
 }
 
 export interface ChunkCounts { applied: number; failed: number; skipped: number }

@@ -4,3 +4,14 @@
  * (and so Moodle's get_record) finds: case and accents folded, trailing spaces ignored (PAD SPACE).
  */
 export const sqlKey = (s: string): string => s.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().replace(/ +$/, '');
+
+/**
+ * One key for every way a file may name the same record: as `sqlKey`, and a number with or
+ * without leading zeros ("012" finds id 12).
+ */
+export function identityKey(value: string): string {
+  const s = value.trim();
+  if (/^\d+$/.test(s)) return String(BigInt(s));
+  // Most identifiers are ASCII: nothing to fold but case.
+  return /^[\x20-\x7e]*$/.test(s) ? s.toLowerCase() : sqlKey(s);
+}

@@ -42,8 +42,11 @@ export function ledgerTables(db: MoodleDb): string[] {
   ];
 }
 
-/** A chunk's place in the file, found by prepare. */
-export interface ChunkPlan { offset: number; line: number; rows: number }
+/**
+ * A chunk's place in the file, found by prepare, and `after`: the chunk may start once every
+ * chunk up to this one has committed (-1: at once); its rows share keys with that one's.
+ */
+export interface ChunkPlan { offset: number; line: number; rows: number; after?: number }
 
 /** Everything prepare learnt about the file, kept in the run row (not in Temporal). */
 export interface RunPlan {

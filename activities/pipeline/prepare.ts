@@ -52,6 +52,9 @@ export async function prepareFile({ db, store }: PipelineDeps, input: ProcessFil
   const { plan, refusal } = operation.input === 'zip'
     ? await planZip(snapAbs, operation.chunkSize ?? 1000)
     : await planCsv(snapAbs, operation, settings, db);
+  // The after-rows step runs with the last chunk: every other chunk must have committed by then.
+  const last = plan.chunks.at(-1);
+  if (operation.afterRows && last) last.after = plan.chunks.length - 2;
 
   await withNamedLock(db, 'msync-outputs', 30, async () => {
     const names = await freeOutputNames(db, store, input.file, input.startedAt);
@@ -71,7 +74,8 @@ async function planCsv(abs: string, operation: ToolOperation, settings: Record<s
   let plan: RunPlan = { header: [], headerRange: null, chunks: [], totalRows: 0, readErrors: 0 };
   if (!refusal) {
     try {
-      plan = await planChunks(abs, format, operation.header === null ? ['value', ...(operation.listColumns ?? [])] : null, operation.chunkSize ?? 1000);
+      const rowKeys = operation.rowKeys && ((values: Record<string, string>, header: string[]) => operation.rowKeys!(values, header, settings));
+      plan = await planChunks(abs, format, operation.header === null ? ['value', ...(operation.listColumns ?? [])] : null, operation.chunkSize ?? 1000, rowKeys);
     } catch (e) {
       if (!(e instanceof CsvSyntaxError)) throw e;
       refusal = e.message;
@@ -89,17 +93,24 @@ async function planCsv(abs: string, operation: ToolOperation, settings: Record<s
 }
 
 function summarise(run: NonNullable<Awaited<ReturnType<typeof readRun>>>): PreparedFile {
-  return { status: run.refusal ? 'refused' : 'ready', refusal: run.refusal ?? undefined, sha256: run.sha256, totalRows: run.plan.totalRows, chunks: run.plan.chunks.length };
+  return {
+    status: run.refusal ? 'refused' : 'ready', refusal: run.refusal ?? undefined, sha256: run.sha256, totalRows: run.plan.totalRows, chunks: run.plan.chunks.length,
+    after: run.plan.chunks.map((c, i) => c.after ?? i - 1),
+  };
 }
 
 /**
  * Streams the file once: the header, the data rows, and where every chunk starts. `listColumns`:
- * the columns of a header-less file (null: the file's first line is its header).
+ * the columns of a header-less file (null: the file's first line is its header). With `rowKeys`,
+ * each chunk learns the last earlier chunk that shares a key with it (`after`); without, each
+ * follows the one before.
  */
-async function planChunks(abs: string, format: CsvFormat, listColumns: string[] | null, chunkSize: number): Promise<RunPlan> {
+async function planChunks(abs: string, format: CsvFormat, listColumns: string[] | null, chunkSize: number,
+  rowKeys?: (values: Record<string, string>, header: string[]) => string[]): Promise<RunPlan> {
   const hasHeader = listColumns === null;
   const plan: RunPlan = { header: listColumns ?? [], headerRange: null, chunks: [], totalRows: 0, readErrors: 0 };
   let current: ChunkPlan | undefined;
+  const lastChunkOf = new Map<string, number>();
   for await (const rec of readRecords(abs, format)) {
     if (rec.comment) continue;
     if (hasHeader && !plan.headerRange) {
@@ -108,11 +119,20 @@ async function planChunks(abs: string, format: CsvFormat, listColumns: string[] 
       continue;
     }
     if (!current || current.rows === chunkSize) {
-      current = { offset: rec.start, line: rec.line, rows: 0 };
+      current = { offset: rec.start, line: rec.line, rows: 0, after: rowKeys ? -1 : plan.chunks.length - 1 };
       plan.chunks.push(current);
     }
     current.rows++;
     plan.totalRows++;
+    if (rowKeys && rec.fields) {
+      const chunkNo = plan.chunks.length - 1;
+      const values = Object.fromEntries(plan.header.map((h, i) => [h, rec.fields![i] ?? '']));
+      for (const key of rowKeys(values, plan.header)) {
+        const seen = lastChunkOf.get(key);
+        if (seen !== undefined && seen !== chunkNo) current.after = Math.max(current.after!, seen);
+        lastChunkOf.set(key, chunkNo);
+      }
+    }
   }
   return plan;
 }

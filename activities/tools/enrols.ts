@@ -12,6 +12,7 @@ import { EnrolLookups } from './enrolsLookups';
 import { addEnrolments } from './enrolsBatch';
 import { syncMetaChildren } from '../moodle/meta';
 import { RowError } from './rowError';
+import { identityKey } from '../moodle/collation';
 
 /**
  * The enrolments tool (reference 5.3 under the spec's decisions 9-12): one row enrols, unenrols,
@@ -267,11 +268,24 @@ async function applySync(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome
   });
 }
 
+/**
+ * Rows of different users run in parallel chunks: an `add` writes only its user's rows (enrolment,
+ * role, dirty flag, meta children's enrolments). Whatever else may create or change something of
+ * the course (groups, other commands, enabling a disabled instance) also keys the course.
+ */
+function rowKeys(values: Record<string, string>, header: readonly string[], settings: Record<string, string>): string[] {
+  const v = (c: string) => (values[c] ?? '').trim();
+  const cmd = header.includes('cmd') ? v('cmd').toLowerCase() : (settings.enrols_defaultcmd || 'add');
+  const user = `u:${identityKey(v('uid'))}`;
+  const touchesCourse = cmd !== 'add' || v('gcmd') !== '' || settings.enrols_enableenrolondisabled === '1';
+  return touchesCourse ? [user, `c:${identityKey(v('cid'))}`] : [user];
+}
+
 export const enrolsTool: Tool = {
   name: 'enrols',
   defaultOp: 'sync',
   syncAll: ['sync'],
   operations: [
-    { tool: 'enrols', op: 'sync', summary: 'enrol, unenrol, shift, suspend or reactivate users in courses, and their groups', locationSetting: 'enrols_filelocation', header, chunkSize: 1000, apply: applySync },
+    { tool: 'enrols', op: 'sync', summary: 'enrol, unenrol, shift, suspend or reactivate users in courses, and their groups', locationSetting: 'enrols_filelocation', header, chunkSize: 1000, apply: applySync, rowKeys },
   ],
 };

@@ -81,6 +81,12 @@ export interface ToolOperation {
   forceCleanupSetting?: string;
   apply(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]>;
   /**
+   * What a row reads to decide and writes, as keys ("u:bob", "c:math101"): chunks that share no
+   * key with the chunks still running may run beside them, each in its own transaction, with the
+   * same result as one after the other. Absent: the file's chunks run one at a time, in order.
+   */
+  rowKeys?(values: Record<string, string>, header: readonly string[], settings: Record<string, string>): string[];
+  /**
    * Work once every row of the file has run (a purge over what the file named, say): inside the
    * last chunk's transaction, so it happens exactly once with it and is rolled back in a
    * simulation. `fileRows` reads the file's rows again. Returns lines for the report; a throw is

@@ -26,6 +26,20 @@ export async function openWrites(sb: Sandbox): Promise<number> {
   return Number(rows[0].n ?? 0);
 }
 
+/** The most applyChunk activities the file workflow had open at once, from its history (workflow ids as in chunkRetries). */
+export async function mostChunksAtOnce(sb: Sandbox, fileWorkflowId: string): Promise<number> {
+  const history = await sb.temporal.client.workflow.getHandle(fileWorkflowId).fetchHistory();
+  const open = new Set<string>();
+  let most = 0;
+  for (const e of history.events ?? []) {
+    if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'applyChunk') open.add(String(e.eventId));
+    const closed = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+    if (closed) open.delete(String(closed.scheduledEventId));
+    most = Math.max(most, open.size);
+  }
+  return most;
+}
+
 /** applyChunk attempts beyond the first, from the file workflow's history. */
 export async function chunkRetries(sb: Sandbox, workflowId: string, file: string): Promise<number> {
   const history = await sb.temporal.client.workflow.getHandle(`${workflowId}/${file}`).fetchHistory();
