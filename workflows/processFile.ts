@@ -12,7 +12,8 @@ const { prepareFile, finalizeFile, recordFailedChunk } = proxyActivities<SyncAct
 });
 const { applyChunk } = proxyActivities<SyncActivities>({
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '30 seconds',
+  // It beats every 2 s: a chunk whose worker died runs again elsewhere within 10 s.
+  heartbeatTimeout: '10 seconds',
   // A lost worker or database connection is retried; the chunk's ledger row makes the retry safe.
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 15 },
 });
