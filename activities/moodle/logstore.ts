@@ -73,15 +73,15 @@ export async function writeLogEvents(conn: PoolConnection, db: MoodleDb, events:
   await insertLogRows(conn, db, rows);
 }
 
-/** Stores what `conn` staged, in its transaction, and stops staging on it. */
+/** Stores what `conn` staged, in its transaction. */
 export async function saveStagedLogRows(conn: PoolConnection, db: MoodleDb, runKey: string, chunkNo: number): Promise<void> {
   const rows = staging.get(conn) ?? [];
-  staging.delete(conn);
   if (rows.length) {
     await conn.query(`INSERT INTO ${db.own('log_queue')} (runkey, chunkno, logrows) VALUES (?, ?, ?)`, [runKey, chunkNo, JSON.stringify(rows)]);
   }
 }
 
+/** The connection goes back to the pool: its log rows are written at once again. */
 export function stopStagingLogRows(conn: PoolConnection): void {
   staging.delete(conn);
 }
