@@ -89,10 +89,9 @@ export function stopStagingLogRows(conn: PoolConnection): void {
 /**
  * Moves every staged set into the log store, oldest first, each in its own transaction with its
  * deletion: a set is written exactly once whoever flushes (another flusher waits on its lock,
- * then finds it gone). Returns the number of log rows written.
+ * then finds it gone).
  */
-export async function flushStagedLogRows(db: MoodleDb): Promise<number> {
-  let written = 0;
+export async function flushStagedLogRows(db: MoodleDb): Promise<void> {
   const conn = await db.pool.getConnection();
   try {
     await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
@@ -100,12 +99,10 @@ export async function flushStagedLogRows(db: MoodleDb): Promise<number> {
       await conn.beginTransaction();
       try {
         const [sets] = await conn.query<RowDataPacket[]>(`SELECT id, logrows FROM ${db.own('log_queue')} ORDER BY id LIMIT 1 FOR UPDATE`);
-        if (!sets.length) { await conn.commit(); return written; }
-        const rows = JSON.parse(sets[0].logrows) as LogRow[];
-        await insertLogRows(conn, db, rows);
+        if (!sets.length) { await conn.commit(); return; }
+        await insertLogRows(conn, db, JSON.parse(sets[0].logrows) as LogRow[]);
         await conn.query(`DELETE FROM ${db.own('log_queue')} WHERE id = ?`, [sets[0].id]);
         await conn.commit();
-        written += rows.length;
       } catch (e) {
         await conn.rollback().catch(() => undefined);
         throw e;

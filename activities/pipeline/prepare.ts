@@ -102,8 +102,8 @@ function summarise(run: NonNullable<Awaited<ReturnType<typeof readRun>>>): Prepa
 /**
  * Streams the file once: the header, the data rows, and where every chunk starts. `listColumns`:
  * the columns of a header-less file (null: the file's first line is its header). With `rowKeys`,
- * each chunk learns the last earlier chunk that shares a key with it (`after`); without, each
- * follows the one before.
+ * each chunk learns the last earlier chunk that shares a key with it (`after`); without, it has
+ * none and follows the one before (`summarise`).
  */
 async function planChunks(abs: string, format: CsvFormat, listColumns: string[] | null, chunkSize: number,
   rowKeys?: (values: Record<string, string>, header: string[]) => string[]): Promise<RunPlan> {
@@ -119,7 +119,7 @@ async function planChunks(abs: string, format: CsvFormat, listColumns: string[] 
       continue;
     }
     if (!current || current.rows === chunkSize) {
-      current = { offset: rec.start, line: rec.line, rows: 0, after: rowKeys ? -1 : plan.chunks.length - 1 };
+      current = { offset: rec.start, line: rec.line, rows: 0, ...(rowKeys && { after: -1 }) };
       plan.chunks.push(current);
     }
     current.rows++;
