@@ -1,7 +1,6 @@
 import type { MoodleDb } from './db';
 import { ledgerTables } from '../pipeline/ledger';
 import { toolLeaseTables } from '../toolLease';
-import { logQueueTables } from './logstore';
 
 /**
  * moodle-sync's own tables, beside Moodle's under their own prefix. Created on demand and
@@ -27,7 +26,6 @@ const ownTableDefinitions = (db: MoodleDb): string[] => [
    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
   ...ledgerTables(db),
   ...toolLeaseTables(db),
-  ...logQueueTables(db),
 ];
 
 const ensured = new WeakSet<MoodleDb>();

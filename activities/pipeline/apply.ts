@@ -13,7 +13,6 @@ import { readRun, type LedgerOutcome, type RunRow } from './ledger';
 import type { ChunkCounts } from '../../workflows/shared';
 import type { Mailer } from '../mail';
 import { siteIdentity } from '../moodle/site';
-import { dropStagedLogRows, flushStagedLogRows, saveStagedLogRows, stagedLogMark, stageLogRows, stopStagingLogRows } from '../moodle/logstore';
 
 export interface ApplyDeps {
   db: MoodleDb;
@@ -58,11 +57,10 @@ async function readChunk(store: FileStore, run: RunRow, chunkNo: number, setting
   return rows;
 }
 
-/** What a savepoint must take back besides the database writes: after-commit work and staged log rows. */
-function undoMark(conn: PoolConnection, pending: unknown[]): () => void {
+/** What a savepoint must take back besides the database writes: the after-commit work queued since. */
+function undoMark(pending: unknown[]): () => void {
   const tasks = pending.length;
-  const logRows = stagedLogMark(conn);
-  return () => { pending.length = tasks; dropStagedLogRows(conn, logRows); };
+  return () => { pending.length = tasks; };
 }
 
 /**
@@ -73,7 +71,7 @@ async function applyRows(operation: ToolOperation, ctx: ChunkContext, rows: Data
   const { conn } = ctx;
   if (rows.length === 0) return [];
   // Work queued for after the commit belongs to the writes it follows: rolled back with them.
-  const undoBatch = undoMark(conn, pending);
+  const undoBatch = undoMark(pending);
   await conn.query('SAVEPOINT msync_batch');
   try {
     const outcomes = await operation.apply(ctx, rows);
@@ -86,7 +84,7 @@ async function applyRows(operation: ToolOperation, ctx: ChunkContext, rows: Data
     const outcomes: RowOutcome[] = [];
     for (const row of rows) {
       await conn.query('SAVEPOINT msync_row');
-      const undoRow = undoMark(conn, pending);
+      const undoRow = undoMark(pending);
       try {
         outcomes.push((await operation.apply(ctx, [row]))[0]);
       } catch (e) {
@@ -133,7 +131,7 @@ async function afterRows(store: FileStore, operation: ToolOperation, ctx: ChunkC
       for (const r of await readChunk(store, run, i, settings)) if (!r.error) yield r.row;
     }
   }
-  const undo = undoMark(ctx.conn, pending);
+  const undo = undoMark(pending);
   await ctx.conn.query('SAVEPOINT msync_after_rows');
   try {
     return await operation.afterRows!(ctx, fileRows);
@@ -170,15 +168,6 @@ async function ledgerCounts(db: MoodleDb, runKey: string, chunkNo: number): Prom
  * a retry that finds the ledger row changes nothing.
  */
 export async function applyChunk(deps: ApplyDeps, runKey: string, chunkNo: number): Promise<ChunkCounts> {
-  // The log rows earlier chunks staged go to the log store on another connection meanwhile.
-  const flushing = flushStagedLogRows(deps.db);
-  flushing.catch(() => undefined); // awaited below; a failure there fails this attempt after the chunk
-  const counts = await applyChunkOnce(deps, runKey, chunkNo);
-  await flushing;
-  return counts;
-}
-
-async function applyChunkOnce(deps: ApplyDeps, runKey: string, chunkNo: number): Promise<ChunkCounts> {
   const done = await ledgerCounts(deps.db, runKey, chunkNo);
   if (done) return done;
   const run = (await readRun(deps.db, runKey))!;
@@ -189,10 +178,8 @@ async function applyChunkOnce(deps: ApplyDeps, runKey: string, chunkNo: number):
   try {
     await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
     await conn.beginTransaction();
-    stageLogRows(conn);
     try {
       const outcomes = await runChunk(deps, conn, run, chunkNo, settings, tasks);
-      await saveStagedLogRows(conn, deps.db, runKey, chunkNo);
       counts = await insertLedger(conn, deps.db, runKey, chunkNo, outcomes);
       await conn.commit();
     } catch (e) {
@@ -203,7 +190,6 @@ async function applyChunkOnce(deps: ApplyDeps, runKey: string, chunkNo: number):
       throw e;
     }
   } finally {
-    stopStagingLogRows(conn);
     conn.release();
   }
   for (const task of tasks) await task().catch((e) => log.warn('after-commit task failed', { error: (e as Error).message }));

@@ -10,7 +10,6 @@ import { readRun, type LedgerOutcome, type RunRow } from './ledger';
 import { removeSnapshot, csvFormat } from './prepare';
 import { createFieldSplitter, type CsvFormat } from './records';
 import { findOperation } from '../tools';
-import { flushStagedLogRows } from '../moodle/logstore';
 import type { FileRunSummary } from '../../workflows/shared';
 
 export interface FinalizeDeps {
@@ -91,8 +90,6 @@ async function* trybackChunks(db: MoodleDb, run: RunRow, snapshotAbs: string, fo
  * that never removes the input before its report and tryback are safely written. Idempotent.
  */
 export async function finalizeFile({ db, store }: FinalizeDeps, runKey: string): Promise<FileRunSummary> {
-  // The last chunk's log rows: in the log store before the run says it is done.
-  await flushStagedLogRows(db);
   const run = (await readRun(db, runKey))!;
   const settings = await loadSettingsMap(db);
   const [sums] = await db.pool.query<RowDataPacket[]>(
