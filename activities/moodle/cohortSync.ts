@@ -1,4 +1,4 @@
-import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
 import { ACTING_USER, unassignAllRoles, unenrolUser } from './enrol';
 import { logEvents, touchCacheFlags } from './deferred';
@@ -8,6 +8,7 @@ import {
 } from './events';
 import { eventContext } from './eventContexts';
 import { syncMetaChildren } from './meta';
+import { insertWithIds } from './rows';
 import { COHORT_COMPONENT, instancesOfCohort, updateCohortInstance, type Cohort, type CohortEnrolSite, type CohortInstance } from './cohorts';
 
 /**
@@ -73,9 +74,9 @@ export async function syncCohortEnrolments(conn: PoolConnection, db: MoodleDb, i
           WHERE cm.cohortid = ? AND ue.id IS NULL${only('cm.userid')} ORDER BY cm.userid`, withUsers([inst.id, inst.cohortid]));
       if (missing.length) {
         const joined = ids(missing, 'userid');
-        const [res] = await conn.query<ResultSetHeader>(`INSERT INTO ${t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES ?`,
-          [joined.map((u) => [0, inst.id, u, inst.enrolstartdate, inst.enrolenddate, ACTING_USER, now, now])]);
-        const ue = await newIdsByUser(conn, db, 'user_enrolments', res.insertId, 'enrolid = ?', [inst.id], joined);
+        const ue = await insertWithIds(conn, `INSERT INTO ${t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES ?`,
+          [joined.map((u) => [0, inst.id, u, inst.enrolstartdate, inst.enrolenddate, ACTING_USER, now, now])], joined,
+          (firstId) => newIdsByUser(conn, db, 'user_enrolments', firstId, 'enrolid = ?', [inst.id], joined));
         await logEvents(conn, db, now, joined.map((u) => userEnrolmentCreated(course, ue.get(u)!, u, inst.enrol)));
         joined.forEach((u) => dirty.add(u));
         n.enrolled = joined.length;
@@ -125,10 +126,10 @@ export async function syncCohortEnrolments(conn: PoolConnection, db: MoodleDb, i
         withUsers([inst.roleid, inst.course.contextid, COHORT_COMPONENT, inst.id, inst.id]));
       if (need.length) {
         const holders = ids(need, 'userid');
-        const [res] = await conn.query<ResultSetHeader>(`INSERT INTO ${t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`,
-          [holders.map((u) => [inst.roleid, inst.course.contextid, u, now, ACTING_USER, COHORT_COMPONENT, inst.id, 0])]);
-        const ra = await newIdsByUser(conn, db, 'role_assignments', res.insertId, 'contextid = ? AND roleid = ? AND component = ? AND itemid = ?',
-          [inst.course.contextid, inst.roleid, COHORT_COMPONENT, inst.id], holders);
+        const ra = await insertWithIds(conn, `INSERT INTO ${t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`,
+          [holders.map((u) => [inst.roleid, inst.course.contextid, u, now, ACTING_USER, COHORT_COMPONENT, inst.id, 0])], holders,
+          (firstId) => newIdsByUser(conn, db, 'role_assignments', firstId, 'contextid = ? AND roleid = ? AND component = ? AND itemid = ?',
+            [inst.course.contextid, inst.roleid, COHORT_COMPONENT, inst.id], holders));
         await logEvents(conn, db, now, holders.map((u) => roleAssigned(course, { id: ra.get(u)!, roleid: inst.roleid, userid: u, component: COHORT_COMPONENT, itemid: inst.id })));
         holders.forEach((u) => dirty.add(u));
         n.rolesAssigned = holders.length;

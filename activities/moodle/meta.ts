@@ -2,7 +2,7 @@ import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/prom
 import type { MoodleDb } from './db';
 import { touchCacheFlags } from './users';
 import { ACTING_USER, addGroupMember, unenrolUser } from './enrol';
-import { pluginConfig, siteConfig } from './rows';
+import { insertWithIds, pluginConfig, siteConfig } from './rows';
 import { logEvents } from './deferred';
 import {
   configLogCreated, courseContext, enrolInstanceCreated, enrolInstanceDeleted, enrolInstanceUpdated, roleAssigned, roleUnassigned,
@@ -246,12 +246,13 @@ export async function syncMetaInstance(conn: PoolConnection, db: MoodleDb, inst:
         ORDER BY pra.userid, pra.roleid`,
       [inst.id, inst.course.contextid, META_COMPONENT, inst.id, parentContextid, components, ignored]);
     if (need.length) {
-      const [res] = await conn.query<ResultSetHeader>(`INSERT INTO ${t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`,
-        [need.map((r) => [r.roleid, inst.course.contextid, r.userid, now, ACTING_USER, META_COMPONENT, inst.id, 0])]);
-      // The new rows' ids: every id of one statement is at least its first.
-      const [made] = await conn.query<RowDataPacket[]>(`SELECT id, roleid, userid FROM ${t('role_assignments')} WHERE id >= ? AND contextid = ? AND component = ? AND itemid = ?`,
-        [res.insertId, inst.course.contextid, META_COMPONENT, inst.id]);
-      const raid = new Map(made.map((r) => [`${r.roleid}:${r.userid}`, Number(r.id)]));
+      const raid = await insertWithIds(conn, `INSERT INTO ${t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`,
+        [need.map((r) => [r.roleid, inst.course.contextid, r.userid, now, ACTING_USER, META_COMPONENT, inst.id, 0])], need.map((r) => `${r.roleid}:${r.userid}`),
+        async (firstId) => {
+          const [made] = await conn.query<RowDataPacket[]>(`SELECT id, roleid, userid FROM ${t('role_assignments')} WHERE id >= ? AND contextid = ? AND component = ? AND itemid = ?`,
+            [firstId, inst.course.contextid, META_COMPONENT, inst.id]);
+          return new Map(made.map((r) => [`${r.roleid}:${r.userid}`, Number(r.id)]));
+        });
       await log(need.map((r) => roleAssigned(cctx, { id: raid.get(`${r.roleid}:${r.userid}`)!, roleid: Number(r.roleid), userid: Number(r.userid), component: META_COMPONENT, itemid: inst.id })));
       need.forEach((r) => dirty.add(Number(r.userid)));
       n.rolesAssigned = need.length;

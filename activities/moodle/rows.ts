@@ -1,4 +1,4 @@
-import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
 
 /**
@@ -8,14 +8,60 @@ import type { MoodleDb } from './db';
 
 const DEFAULT_MARK = Symbol('default');
 
-/** Inserts rows in one statement; a column a row does not set takes the column's DEFAULT, as a single-row insert would. */
-export async function insertRows(conn: PoolConnection, db: MoodleDb, table: string, rows: Record<string, unknown>[]): Promise<void> {
-  if (!rows.length) return;
+/** One multi-row INSERT; a column a row does not set takes the column's DEFAULT, as a single-row insert would. */
+function insertStatement(db: MoodleDb, table: string, rows: Record<string, unknown>[]): { sql: string; params: unknown[] } {
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const values = rows.map((r) => columns.map((c) => (c in r ? r[c] : DEFAULT_MARK)));
   const placeholders = values.map((row) => `(${row.map((v) => (v === DEFAULT_MARK ? 'DEFAULT' : '?')).join(', ')})`).join(', ');
-  await conn.query(`INSERT INTO ${db.t(table)} (${columns.map((c) => `\`${c}\``).join(', ')}) VALUES ${placeholders}`,
-    values.flat().filter((v) => v !== DEFAULT_MARK));
+  return {
+    sql: `INSERT INTO ${db.t(table)} (${columns.map((c) => `\`${c}\``).join(', ')}) VALUES ${placeholders}`,
+    params: values.flat().filter((v) => v !== DEFAULT_MARK),
+  };
+}
+
+/** Inserts rows in one statement. */
+export async function insertRows(conn: PoolConnection, db: MoodleDb, table: string, rows: Record<string, unknown>[]): Promise<void> {
+  if (!rows.length) return;
+  const { sql, params } = insertStatement(db, table, rows);
+  await conn.query(sql, params);
+}
+
+/**
+ * How far apart the ids of one multi-row `INSERT ... VALUES` are, when the server hands them out as
+ * one run: innodb_autoinc_lock_mode 0 or 1 (MariaDB's default) takes a statement's ids in one go,
+ * auto_increment_increment apart. null under mode 2 (MySQL 8's default, Galera), where another
+ * statement's ids may interleave. Read once per connection (both are fixed for a session).
+ */
+const idSteps = new WeakMap<object, number | null>();
+async function idStep(conn: PoolConnection): Promise<number | null> {
+  const session = (conn as unknown as { connection?: object }).connection ?? conn;
+  if (!idSteps.has(session)) {
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT @@innodb_autoinc_lock_mode AS mode, @@auto_increment_increment AS step');
+    idSteps.set(session, Number(rows[0].mode) === 2 ? null : Number(rows[0].step));
+  }
+  return idSteps.get(session)!;
+}
+
+/**
+ * Runs one multi-row `INSERT ... VALUES` (no explicit ids, no IGNORE) whose rows are `keys`, in
+ * order, and returns each row's new id by key: counted from the first id when the server gives a
+ * statement's ids as one run, otherwise found by `readBack(firstId)` (every id of the statement is
+ * at least its first). `step` null forces the read-back (tests).
+ */
+export async function insertWithIds<K>(conn: PoolConnection, sql: string, params: unknown[], keys: K[],
+  readBack: (firstId: number) => Promise<Map<K, number>>, step?: number | null): Promise<Map<K, number>> {
+  const [res] = await conn.query<ResultSetHeader>(sql, params);
+  const apart = step === undefined ? await idStep(conn) : step;
+  if (apart === null || res.affectedRows !== keys.length) return readBack(res.insertId);
+  return new Map(keys.map((k, i) => [k, res.insertId + i * apart]));
+}
+
+/** insertRows, returning each row's new id by its key (`keys[i]` names `rows[i]`); see insertWithIds. */
+export async function insertRowsWithIds<K>(conn: PoolConnection, db: MoodleDb, table: string, rows: Record<string, unknown>[], keys: K[],
+  readBack: (firstId: number) => Promise<Map<K, number>>): Promise<Map<K, number>> {
+  if (!rows.length) return new Map();
+  const { sql, params } = insertStatement(db, table, rows);
+  return insertWithIds(conn, sql, params, keys, readBack);
 }
 
 /**

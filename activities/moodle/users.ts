@@ -1,6 +1,7 @@
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { MoodleDb } from './db';
 import { logEvents } from './deferred';
+import { insertRowsWithIds, insertWithIds } from './rows';
 import { CONTEXT_USER, userContext, userPasswordUpdated, userUpdated } from './events';
 
 // Cache flags and the batch that defers them live in ./deferred; re-exported for the modules that take them from here.
@@ -86,38 +87,34 @@ export async function findUsers(conn: PoolConnection, db: MoodleDb, mnethostid: 
 
 /** Inserts users (one statement) and returns their ids by username. */
 export async function insertUsers(conn: PoolConnection, db: MoodleDb, users: Record<string, unknown>[], mnethostid: number): Promise<Map<string, number>> {
-  if (!users.length) return new Map();
-  const columns = [...new Set(users.flatMap((u) => Object.keys(u)))];
-  const values = users.map((u) => columns.map((c) => (c in u ? u[c] : DEFAULT_MARK)));
-  // Columns a row does not set take the column default, as a single-row insert would.
-  const placeholders = values.map((row) => `(${row.map((v) => (v === DEFAULT_MARK ? 'DEFAULT' : '?')).join(', ')})`).join(', ');
-  const params = values.flat().filter((v) => v !== DEFAULT_MARK);
-  await conn.query(`INSERT INTO ${db.t('user')} (${columns.map((c) => `\`${c}\``).join(', ')}) VALUES ${placeholders}`, params);
-  const [rows] = await conn.query<RowDataPacket[]>(`SELECT id, username FROM ${db.t('user')} WHERE mnethostid = ? AND username IN (?)`, [mnethostid, users.map((u) => u.username)]);
-  return new Map(rows.map((r) => [String(r.username), Number(r.id)]));
+  const usernames = users.map((u) => String(u.username));
+  return insertRowsWithIds(conn, db, 'user', users, usernames, async () => {
+    const [rows] = await conn.query<RowDataPacket[]>(`SELECT id, username FROM ${db.t('user')} WHERE mnethostid = ? AND username IN (?)`, [mnethostid, usernames]);
+    return new Map(rows.map((r) => [String(r.username), Number(r.id)]));
+  });
 }
-const DEFAULT_MARK = Symbol('default');
 
-/** The user contexts (level 30, path /1/<id>, depth 2), as context_user::instance creates them. */
-export async function insertUserContexts(conn: PoolConnection, db: MoodleDb, userIds: number[]): Promise<void> {
-  if (!userIds.length) return;
-  await conn.query(`INSERT INTO ${db.t('context')} (contextlevel, instanceid, depth, path, locked) VALUES ?`, [userIds.map((id) => [CONTEXT_USER, id, 2, null, 0])]);
-  await conn.query(`UPDATE ${db.t('context')} SET path = CONCAT('/1/', id) WHERE contextlevel = ? AND instanceid IN (?) AND path IS NULL`, [CONTEXT_USER, userIds]);
+/** The user contexts (level 30, path /1/<id>, depth 2), as context_user::instance creates them; their ids by user id. */
+export async function insertUserContexts(conn: PoolConnection, db: MoodleDb, userIds: number[]): Promise<Map<number, number>> {
+  if (!userIds.length) return new Map();
+  const ids = await insertWithIds(conn, `INSERT INTO ${db.t('context')} (contextlevel, instanceid, depth, path, locked) VALUES ?`,
+    [userIds.map((id) => [CONTEXT_USER, id, 2, null, 0])], userIds, async () => userContextIds(conn, db, userIds));
+  // The path holds the context's own id: known only once inserted.
+  await conn.query(`UPDATE ${db.t('context')} SET path = CONCAT('/1/', id) WHERE id IN (?)`, [[...ids.values()]]);
+  return ids;
+}
+
+async function userContextIds(conn: PoolConnection, db: MoodleDb, userIds: number[]): Promise<Map<number, number>> {
+  const [rows] = await conn.query<RowDataPacket[]>(`SELECT id, instanceid FROM ${db.t('context')} WHERE contextlevel = ? AND instanceid IN (?)`, [CONTEXT_USER, userIds]);
+  return new Map(rows.map((r) => [Number(r.instanceid), Number(r.id)]));
 }
 
 /** The users' contexts by user id, created first where missing (context_user::instance). */
 export async function userContexts(conn: PoolConnection, db: MoodleDb, userIds: number[]): Promise<Map<number, number>> {
-  const read = async (ids: number[]) => {
-    const [rows] = await conn.query<RowDataPacket[]>(`SELECT id, instanceid FROM ${db.t('context')} WHERE contextlevel = ? AND instanceid IN (?)`, [CONTEXT_USER, ids]);
-    return rows.map((r) => [Number(r.instanceid), Number(r.id)] as const);
-  };
   if (!userIds.length) return new Map();
-  const found = new Map(await read(userIds));
+  const found = await userContextIds(conn, db, userIds);
   const missing = userIds.filter((id) => !found.has(id));
-  if (missing.length) {
-    await insertUserContexts(conn, db, missing);
-    for (const [u, x] of await read(missing)) found.set(u, x);
-  }
+  for (const [u, x] of await insertUserContexts(conn, db, missing)) found.set(u, x);
   return found;
 }
 

@@ -1,14 +1,15 @@
-import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
 import type { ChunkContext } from './types';
 import type { RowPlan } from './enrols';
 import { ACTING_USER, enrolmentChange, enrolResult, type EnrolInstance } from '../moodle/enrol';
 import { logEvents, touchCacheFlags } from '../moodle/deferred';
+import { insertWithIds } from '../moodle/rows';
 import { courseContext, roleAssigned, userEnrolmentCreated, userEnrolmentUpdated, type LogEvent } from '../moodle/events';
 
 /**
  * Many independent `add` rows at once: what enrolUser does row by row (the user enrolment, created
  * or its dates changed, then the role in the course context, then dirtyusers, and their events in
- * row order), with one read, one insert and one read of the new ids per table for the whole set.
+ * row order), with one read and one insert per table for the whole set.
  * Each (user, course) appears once in `items`.
  */
 export async function addEnrolments(ctx: ChunkContext, items: { p: RowPlan; instance: EnrolInstance }[], sessionTimeout: number): Promise<('enrolled' | 'updated' | 'unchanged')[]> {
@@ -48,24 +49,20 @@ export async function addEnrolments(ctx: ChunkContext, items: { p: RowPlan; inst
     results.push(enrolResult(change.action, assigned));
     done.push({ p, instance, action: change.action, ueid: have ? Number(have.id) : undefined, assigned });
   }
-  const ueIds = new Map<string, number>();
-  if (newEnrolments.length) {
-    const [res] = await conn.query<ResultSetHeader>(
-      `INSERT INTO ${db.t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES ?`, [newEnrolments]);
-    // The new rows' ids, read back: every id of one statement is at least its first.
-    const [created] = await conn.query<RowDataPacket[]>(`SELECT id, enrolid, userid FROM ${db.t('user_enrolments')} WHERE id >= ? AND enrolid IN (?) AND userid IN (?)`,
-      [res.insertId, [...new Set(newEnrolments.map((e) => e[1]))], [...new Set(newEnrolments.map((e) => e[2]))]]);
-    for (const r of created) ueIds.set(`${r.enrolid}:${r.userid}`, Number(r.id));
-  }
-  const raIds = new Map<string, number>();
-  if (newRoles.length) {
-    const [res] = await conn.query<ResultSetHeader>(
-      `INSERT INTO ${db.t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`, [newRoles]);
-    const [created] = await conn.query<RowDataPacket[]>(
-      `SELECT id, roleid, contextid, userid FROM ${db.t('role_assignments')} WHERE id >= ? AND contextid IN (?) AND userid IN (?) AND component = '' AND itemid = 0`,
-      [res.insertId, [...new Set(newRoles.map((r) => r[1]))], [...new Set(newRoles.map((r) => r[2]))]]);
-    for (const r of created) raIds.set(`${r.roleid}:${r.contextid}:${r.userid}`, Number(r.id));
-  }
+  // The new rows' ids by key; read back, if need be, as every id of one statement is at least its first.
+  const ueIds = await insertedIds(conn, `INSERT INTO ${db.t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES ?`,
+    newEnrolments, (e) => `${e[1]}:${e[2]}`, async (firstId) => {
+      const [rows] = await conn.query<RowDataPacket[]>(`SELECT id, enrolid, userid FROM ${db.t('user_enrolments')} WHERE id >= ? AND enrolid IN (?) AND userid IN (?)`,
+        [firstId, [...new Set(newEnrolments.map((e) => e[1]))], [...new Set(newEnrolments.map((e) => e[2]))]]);
+      return new Map(rows.map((r) => [`${r.enrolid}:${r.userid}`, Number(r.id)]));
+    });
+  const raIds = await insertedIds(conn, `INSERT INTO ${db.t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`,
+    newRoles, (r) => `${r[0]}:${r[1]}:${r[2]}`, async (firstId) => {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        `SELECT id, roleid, contextid, userid FROM ${db.t('role_assignments')} WHERE id >= ? AND contextid IN (?) AND userid IN (?) AND component = '' AND itemid = 0`,
+        [firstId, [...new Set(newRoles.map((r) => r[1]))], [...new Set(newRoles.map((r) => r[2]))]]);
+      return new Map(rows.map((r) => [`${r.roleid}:${r.contextid}:${r.userid}`, Number(r.id)]));
+    });
   await touchCacheFlags(conn, db, 'accesslib/dirtyusers', dirty, now, now + sessionTimeout);
   await logEvents(conn, db, now, done.flatMap(({ p, instance, action, ueid, assigned }) => {
     const course = courseContext(p.course);
@@ -76,4 +73,10 @@ export async function addEnrolments(ctx: ChunkContext, items: { p: RowPlan; inst
     return events;
   }));
   return results;
+}
+
+/** Inserts `rows` (VALUES ?) when there are any, and returns their ids by `keyOf`. */
+function insertedIds(conn: ChunkContext['conn'], sql: string, rows: unknown[][], keyOf: (row: unknown[]) => string,
+  readBack: (firstId: number) => Promise<Map<string, number>>): Promise<Map<string, number>> {
+  return rows.length ? insertWithIds(conn, sql, [rows], rows.map(keyOf), readBack) : Promise.resolve(new Map());
 }
