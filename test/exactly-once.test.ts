@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2';
 import { findOperation } from '../activities/tools';
 import { configure, openSandbox, waitFor, type Sandbox } from './support/sandbox';
-import { FaultyProxy, assertRunOutputs, chunkRetries, chunksDone, killWorkerMidRun, openWrites } from './support/exactlyOnce';
+import { FaultyProxy, assertRunOutputs, chunkRetries, chunksDone, killWorkerMidRun, mostChunksAtOnce, openWrites } from './support/exactlyOnce';
 import type { ToolRunSummary } from '../workflows/shared';
 
 const ROWS = 20_000;
@@ -116,8 +116,9 @@ describe('exactly once on a 20,000-row users file', () => {
   it('keeps exact totals, report and tryback when the worker is killed mid-run', async (t) => {
     const file = bigUsersFile('eoa');
     await putFile(file);
+    let workflowId = '';
     const { summary, diagnostic } = await killWorkerMidRun(sb, {
-      file: file.name, chunks: CHUNKS, start: () => startRun(file),
+      file: file.name, chunks: CHUNKS, start: async () => (workflowId = await startRun(file)),
       written: async () => {
         const [[r]] = await sb.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM mdl_user WHERE username LIKE ?', [`${file.prefix}%`]);
         return Number(r.n);
@@ -126,6 +127,11 @@ describe('exactly once on a 20,000-row users file', () => {
     });
     t.diagnostic(diagnostic);
     await assertExactlyOnce(sb, file, summary);
+    // Chunks ran two at a time; the two that reuse a username of the first chunk waited for it.
+    const [[run]] = await sb.db.query<RowDataPacket[]>('SELECT plan FROM msync_runs WHERE file = ?', [file.name]);
+    const after = (JSON.parse(run.plan).chunks as { after: number }[]).map((c) => c.after);
+    assert.deepEqual(after, Array.from({ length: CHUNKS }, (_, i) => (i === 5 || i === 9 ? 0 : -1)));
+    assert.equal(await mostChunksAtOnce(sb, `${workflowId}/${file.name}`), 2);
   });
 
   it('keeps exact totals, report and tryback when the database connections are cut mid-run', async (t) => {

@@ -407,4 +407,23 @@ describe('users tool', () => {
       assert.match(r.json.refusal, /a column "username" \(users_primaryidentity\) or "username" is required/);
     });
   });
+
+  it('runs chunks side by side only where their rows share nothing, links Moodle holds included', async () => {
+    await setConfig({ users_primaryidentity: 'idnumber' });
+    await runFile('par-seed.csv', 'username;firstname;lastname;idnumber\nparlinka;A;A;PAR-J\n');
+    // Row 1 clears parlinka's idnumber; row 1,500 (the second chunk) wants it for a new account:
+    // only Moodle's row links the two, and the second chunk must wait for the first.
+    const lines = ['username;firstname;lastname;idnumber', 'parlinka;A;A;'];
+    for (let i = 2; i <= 2500; i++) lines.push(i === 1500 ? 'parlinkb;B;B;PAR-J' : `par${i};F${i};L${i};PAR-${i}`);
+    const r = await runFile('par.csv', `${lines.join('\n')}\n`);
+    assert.deepEqual(r.rows, { total: 2500, applied: 2500, failed: 0, skipped: 0 });
+    const [run] = await query('SELECT plan FROM msync_runs WHERE file = ?', ['par.csv']);
+    assert.deepEqual((JSON.parse(run.plan).chunks as { after: number }[]).map((c) => c.after), [-1, 0, -1]);
+    assert.deepEqual([(await user('parlinka')).idnumber, (await user('parlinkb')).idnumber], ['', 'PAR-J']);
+    // A file that reaches beyond its accounts (here: deletions) runs one chunk at a time.
+    const del = await runFile('par-del.csv', `username;firstname;lastname;deleted\n${Array.from({ length: 1001 }, (_, i) => `par${i + 2};F;L;0`).join('\n')}\n`);
+    assert.equal(del.rows.applied, 1001);
+    const [delRun] = await query('SELECT plan FROM msync_runs WHERE file = ?', ['par-del.csv']);
+    assert.deepEqual((JSON.parse(delRun.plan).chunks as { after: number }[]).map((c) => c.after), [-1, 0]);
+  });
 });

@@ -74,7 +74,7 @@ async function planCsv(abs: string, operation: ToolOperation, settings: Record<s
   let plan: RunPlan = { header: [], headerRange: null, chunks: [], totalRows: 0, readErrors: 0 };
   if (!refusal) {
     try {
-      const rowKeys = operation.rowKeys && ((values: Record<string, string>, header: string[]) => operation.rowKeys!(values, header, settings));
+      const rowKeys = operation.rowKeys && ((rows: Record<string, string>[], header: string[]) => operation.rowKeys!(rows, { header, settings, db }));
       plan = await planChunks(abs, format, operation.header === null ? ['value', ...(operation.listColumns ?? [])] : null, operation.chunkSize ?? 1000, rowKeys);
     } catch (e) {
       if (!(e instanceof CsvSyntaxError)) throw e;
@@ -106,11 +106,30 @@ function summarise(run: NonNullable<Awaited<ReturnType<typeof readRun>>>): Prepa
  * none and follows the one before (`summarise`).
  */
 async function planChunks(abs: string, format: CsvFormat, listColumns: string[] | null, chunkSize: number,
-  rowKeys?: (values: Record<string, string>, header: string[]) => string[]): Promise<RunPlan> {
+  rowKeys?: (rows: Record<string, string>[], header: string[]) => string[][] | Promise<string[][]>): Promise<RunPlan> {
   const hasHeader = listColumns === null;
   const plan: RunPlan = { header: listColumns ?? [], headerRange: null, chunks: [], totalRows: 0, readErrors: 0 };
   let current: ChunkPlan | undefined;
   const lastChunkOf = new Map<string, number>();
+  let rows: Record<string, string>[] = []; // the current chunk's, for rowKeys
+  // A chunk's keys are looked up while the next chunk is read (one lookup at a time, in file order).
+  let settling = Promise.resolve();
+  const settle = async () => {
+    await settling;
+    if (!rowKeys || !current || !rows.length) return;
+    const [chunk, chunkNo, chunkRows] = [current, plan.chunks.length - 1, rows];
+    rows = [];
+    settling = (async () => {
+      for (const keys of await rowKeys(chunkRows, plan.header)) {
+        for (const key of keys) {
+          const seen = lastChunkOf.get(key);
+          if (seen !== undefined && seen !== chunkNo) chunk.after = Math.max(chunk.after!, seen);
+          lastChunkOf.set(key, chunkNo);
+        }
+      }
+    })();
+    settling.catch(() => undefined); // awaited by the next settle
+  };
   for await (const rec of readRecords(abs, format)) {
     if (rec.comment) continue;
     if (hasHeader && !plan.headerRange) {
@@ -119,21 +138,16 @@ async function planChunks(abs: string, format: CsvFormat, listColumns: string[] 
       continue;
     }
     if (!current || current.rows === chunkSize) {
+      await settle();
       current = { offset: rec.start, line: rec.line, rows: 0, ...(rowKeys && { after: -1 }) };
       plan.chunks.push(current);
     }
     current.rows++;
     plan.totalRows++;
-    if (rowKeys && rec.fields) {
-      const chunkNo = plan.chunks.length - 1;
-      const values = Object.fromEntries(plan.header.map((h, i) => [h, rec.fields![i] ?? '']));
-      for (const key of rowKeys(values, plan.header)) {
-        const seen = lastChunkOf.get(key);
-        if (seen !== undefined && seen !== chunkNo) current.after = Math.max(current.after!, seen);
-        lastChunkOf.set(key, chunkNo);
-      }
-    }
+    if (rowKeys && rec.fields) rows.push(Object.fromEntries(plan.header.map((h, i) => [h, rec.fields![i] ?? ''])));
   }
+  await settle();
+  await settling;
   return plan;
 }
 

@@ -273,7 +273,7 @@ async function applySync(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome
  * role, dirty flag, meta children's enrolments). Whatever else may create or change something of
  * the course (groups, other commands, enabling a disabled instance) also keys the course.
  */
-function rowKeys(values: Record<string, string>, header: readonly string[], settings: Record<string, string>): string[] {
+function enrolRowKeys(values: Record<string, string>, header: readonly string[], settings: Record<string, string>): string[] {
   const v = (c: string) => (values[c] ?? '').trim();
   const cmd = header.includes('cmd') ? v('cmd').toLowerCase() : (settings.enrols_defaultcmd || 'add');
   const user = `u:${identityKey(v('uid'))}`;
@@ -286,6 +286,7 @@ export const enrolsTool: Tool = {
   defaultOp: 'sync',
   syncAll: ['sync'],
   operations: [
-    { tool: 'enrols', op: 'sync', summary: 'enrol, unenrol, shift, suspend or reactivate users in courses, and their groups', locationSetting: 'enrols_filelocation', header, chunkSize: 1000, apply: applySync, rowKeys },
+    { tool: 'enrols', op: 'sync', summary: 'enrol, unenrol, shift, suspend or reactivate users in courses, and their groups', locationSetting: 'enrols_filelocation', header, chunkSize: 1000, apply: applySync,
+      rowKeys: (rows, { header, settings }) => rows.map((values) => enrolRowKeys(values, header, settings)) },
   ],
 };

@@ -81,11 +81,13 @@ export interface ToolOperation {
   forceCleanupSetting?: string;
   apply(ctx: ChunkContext, rows: DataRow[]): Promise<RowOutcome[]>;
   /**
-   * What a row reads to decide and writes, as keys ("u:bob", "c:math101"): chunks that share no
-   * key with the chunks still running may run beside them, each in its own transaction, with the
-   * same result as one after the other. Absent: the file's chunks run one at a time, in order.
+   * What each row of a chunk reads to decide and writes, as keys ("u:bob", "c:math101"), asked
+   * once per chunk while the file is prepared (`db`: for what Moodle links a row's values to):
+   * chunks that share no key with the chunks still running may run beside them, each in its own
+   * transaction, with the same result as one after the other. Absent: the file's chunks run one
+   * at a time, in order.
    */
-  rowKeys?(values: Record<string, string>, header: readonly string[], settings: Record<string, string>): string[];
+  rowKeys?(rows: Record<string, string>[], file: { header: readonly string[]; settings: Record<string, string>; db: MoodleDb }): string[][] | Promise<string[][]>;
   /**
    * Work once every row of the file has run (a purge over what the file named, say): inside the
    * last chunk's transaction, so it happens exactly once with it and is rolled back in a

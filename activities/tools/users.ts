@@ -10,6 +10,7 @@ import { userContext, userCreated, userPasswordUpdated } from '../moodle/events'
 import { hashPassword } from '../moodle/password';
 import { siteIdentity } from '../moodle/site';
 import { ENROLMENT_COLUMN, applyCohortColumns, applyEnrolmentColumns } from './userEnrolments';
+import { accountKeys } from './usersKeys';
 
 /**
  * The users tool (reference 5.2 under the spec's decisions): add/update, suspend, delete, restore.
@@ -373,6 +374,7 @@ export const usersTool: Tool = {
       tool: 'users', op: 'add', summary: 'create or update users', locationSetting: 'users_filelocation', header: addHeader, chunkSize: 1000, secretColumns: ['password'],
       // Cache flags and event log rows of the whole chunk are written together at its end.
       apply: (ctx, rows) => withDeferredWrites(ctx.conn, ctx.db, () => applyAdd(ctx, rows)),
+      rowKeys: accountKeys,
     },
     listOperation('suspend', 'users_suspendfilelocation', 'suspend users', async (ctx, u) => {
       if (u.suspended) return `user ${who(u)} already suspended`;
