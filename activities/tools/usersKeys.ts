@@ -40,12 +40,12 @@ export async function accountKeys(rows: Record<string, string>[], file: { header
 async function accountsSharing(db: MoodleDb, rows: Identity[], identityColumn: string | undefined): Promise<Map<string, Identity[]>> {
   const usernames = [...new Set(rows.map((r) => r.username).filter(Boolean))];
   const identities = [...new Set(rows.map((r) => r.identity.trim()).filter(Boolean))];
+  const lookups = ([['username', usernames], [identityColumn, identities]] as const).filter(([column, values]) => column && values.length);
   const by = new Map<string, Identity[]>();
-  if (!usernames.length && !identities.length) return by;
-  const clauses = [...(usernames.length ? ['username IN (?)'] : []), ...(identityColumn && identities.length ? [`\`${identityColumn}\` IN (?)`] : [])];
+  if (!lookups.length) return by;
   const [accounts] = await db.pool.query<RowDataPacket[]>(
-    `SELECT username, ${identityColumn ? `\`${identityColumn}\`` : "''"} AS identity FROM ${db.t('user')} WHERE ${clauses.join(' OR ')}`,
-    [...(usernames.length ? [usernames] : []), ...(identityColumn && identities.length ? [identities] : [])]);
+    `SELECT username, ${identityColumn ? `\`${identityColumn}\`` : "''"} AS identity FROM ${db.t('user')} WHERE ${lookups.map(([column]) => `\`${column}\` IN (?)`).join(' OR ')}`,
+    lookups.map(([, values]) => values));
   for (const a of accounts) {
     const account = { username: String(a.username), identity: String(a.identity ?? '') };
     for (const key of keysOf(account)) {
