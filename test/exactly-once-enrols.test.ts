@@ -11,7 +11,7 @@ import type { RowDataPacket } from 'mysql2';
 import { findOperation } from '../activities/tools';
 import { configure, openSandbox, type Sandbox } from './support/sandbox';
 import { createCourse } from './support/moodle';
-import { assertRunOutputs, killWorkerMidRun, mostChunksAtOnce } from './support/exactlyOnce';
+import { assertRunOutputs, chunkAfters, killWorkerMidRun, mostChunksAtOnce } from './support/exactlyOnce';
 
 const ROWS = 20_000;
 const COURSES = 10;
@@ -92,8 +92,7 @@ describe('exactly once on a 20,000-row enrolments file', () => {
     });
     t.diagnostic(diagnostic);
     // Independent chunks ran two at a time; the group chunks waited for the ones sharing their courses.
-    const [[run]] = await sb.db.query<RowDataPacket[]>('SELECT plan FROM msync_runs WHERE file = ?', [FILE]);
-    const after = (JSON.parse(run.plan).chunks as { after: number }[]).map((c) => c.after);
+    const after = await chunkAfters(sb, FILE);
     assert.deepEqual(after.slice(0, 12), Array(12).fill(-1), 'chunks of other users follow nothing');
     assert.deepEqual(after.slice(14), Array.from({ length: CHUNKS - 14 }, (_, k) => k + 13), 'chunks sharing courses follow each other');
     assert.equal(await mostChunksAtOnce(sb, `${workflowId}/${FILE}`), 2);

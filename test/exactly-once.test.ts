@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { RowDataPacket } from 'mysql2';
 import { findOperation } from '../activities/tools';
 import { configure, openSandbox, waitFor, type Sandbox } from './support/sandbox';
-import { FaultyProxy, assertRunOutputs, chunkRetries, chunksDone, killWorkerMidRun, mostChunksAtOnce, openWrites } from './support/exactlyOnce';
+import { FaultyProxy, assertRunOutputs, chunkAfters, chunkRetries, chunksDone, killWorkerMidRun, mostChunksAtOnce, openWrites } from './support/exactlyOnce';
 import type { ToolRunSummary } from '../workflows/shared';
 
 const ROWS = 20_000;
@@ -128,8 +128,7 @@ describe('exactly once on a 20,000-row users file', () => {
     t.diagnostic(diagnostic);
     await assertExactlyOnce(sb, file, summary);
     // Chunks ran two at a time; the two that reuse a username of the first chunk waited for it.
-    const [[run]] = await sb.db.query<RowDataPacket[]>('SELECT plan FROM msync_runs WHERE file = ?', [file.name]);
-    const after = (JSON.parse(run.plan).chunks as { after: number }[]).map((c) => c.after);
+    const after = await chunkAfters(sb, file.name);
     assert.deepEqual(after, Array.from({ length: CHUNKS }, (_, i) => (i === 5 || i === 9 ? 0 : -1)));
     assert.equal(await mostChunksAtOnce(sb, `${workflowId}/${file.name}`), 2);
   });

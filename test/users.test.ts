@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 import { configure, openSandbox, type CliResult, type Sandbox, type WorkerProcess } from './support/sandbox';
 import { samplesDir } from '../scripts/fixture';
+import { chunkAfters } from './support/exactlyOnce';
 import { hashPassword, sha512crypt, verifyPassword } from '../activities/moodle/password';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
@@ -417,13 +418,11 @@ describe('users tool', () => {
     for (let i = 2; i <= 2500; i++) lines.push(i === 1500 ? 'parlinkb;B;B;PAR-J' : `par${i};F${i};L${i};PAR-${i}`);
     const r = await runFile('par.csv', `${lines.join('\n')}\n`);
     assert.deepEqual(r.rows, { total: 2500, applied: 2500, failed: 0, skipped: 0 });
-    const [run] = await query('SELECT plan FROM msync_runs WHERE file = ?', ['par.csv']);
-    assert.deepEqual((JSON.parse(run.plan).chunks as { after: number }[]).map((c) => c.after), [-1, 0, -1]);
+    assert.deepEqual(await chunkAfters(sb, 'par.csv'), [-1, 0, -1]);
     assert.deepEqual([(await user('parlinka')).idnumber, (await user('parlinkb')).idnumber], ['', 'PAR-J']);
     // A file that reaches beyond its accounts (here: deletions) runs one chunk at a time.
     const del = await runFile('par-del.csv', `username;firstname;lastname;deleted\n${Array.from({ length: 1001 }, (_, i) => `par${i + 2};F;L;0`).join('\n')}\n`);
     assert.equal(del.rows.applied, 1001);
-    const [delRun] = await query('SELECT plan FROM msync_runs WHERE file = ?', ['par-del.csv']);
-    assert.deepEqual((JSON.parse(delRun.plan).chunks as { after: number }[]).map((c) => c.after), [-1, 0]);
+    assert.deepEqual(await chunkAfters(sb, 'par-del.csv'), [-1, 0]);
   });
 });

@@ -44,12 +44,13 @@ async function idStep(conn: PoolConnection): Promise<number | null> {
 
 /**
  * Runs one multi-row `INSERT ... VALUES` (no explicit ids, no IGNORE) whose rows are `keys`, in
- * order, and returns each row's new id by key: counted from the first id when the server gives a
+ * order (none: nothing runs), and returns each row's new id by key: counted from the first id when the server gives a
  * statement's ids as one run, otherwise found by `readBack(firstId)` (every id of the statement is
  * at least its first). `step` null forces the read-back (tests).
  */
 export async function insertWithIds<K>(conn: PoolConnection, sql: string, params: unknown[], keys: K[],
   readBack: (firstId: number) => Promise<Map<K, number>>, step?: number | null): Promise<Map<K, number>> {
+  if (!keys.length) return new Map(); // no rows: no statement
   const [res] = await conn.query<ResultSetHeader>(sql, params);
   const apart = step === undefined ? await idStep(conn) : step;
   if (apart === null || res.affectedRows !== keys.length) return readBack(res.insertId);

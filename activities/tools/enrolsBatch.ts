@@ -50,14 +50,14 @@ export async function addEnrolments(ctx: ChunkContext, items: { p: RowPlan; inst
     done.push({ p, instance, action: change.action, ueid: have ? Number(have.id) : undefined, assigned });
   }
   // The new rows' ids by key; read back, if need be, as every id of one statement is at least its first.
-  const ueIds = await insertedIds(conn, `INSERT INTO ${db.t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES ?`,
-    newEnrolments, (e) => `${e[1]}:${e[2]}`, async (firstId) => {
+  const ueIds = await insertWithIds(conn, `INSERT INTO ${db.t('user_enrolments')} (status, enrolid, userid, timestart, timeend, modifierid, timecreated, timemodified) VALUES ?`,
+    [newEnrolments], newEnrolments.map((e) => `${e[1]}:${e[2]}`), async (firstId) => {
       const [rows] = await conn.query<RowDataPacket[]>(`SELECT id, enrolid, userid FROM ${db.t('user_enrolments')} WHERE id >= ? AND enrolid IN (?) AND userid IN (?)`,
         [firstId, [...new Set(newEnrolments.map((e) => e[1]))], [...new Set(newEnrolments.map((e) => e[2]))]]);
       return new Map(rows.map((r) => [`${r.enrolid}:${r.userid}`, Number(r.id)]));
     });
-  const raIds = await insertedIds(conn, `INSERT INTO ${db.t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`,
-    newRoles, (r) => `${r[0]}:${r[1]}:${r[2]}`, async (firstId) => {
+  const raIds = await insertWithIds(conn, `INSERT INTO ${db.t('role_assignments')} (roleid, contextid, userid, timemodified, modifierid, component, itemid, sortorder) VALUES ?`,
+    [newRoles], newRoles.map((r) => `${r[0]}:${r[1]}:${r[2]}`), async (firstId) => {
       const [rows] = await conn.query<RowDataPacket[]>(
         `SELECT id, roleid, contextid, userid FROM ${db.t('role_assignments')} WHERE id >= ? AND contextid IN (?) AND userid IN (?) AND component = '' AND itemid = 0`,
         [firstId, [...new Set(newRoles.map((r) => r[1]))], [...new Set(newRoles.map((r) => r[2]))]]);
@@ -73,10 +73,4 @@ export async function addEnrolments(ctx: ChunkContext, items: { p: RowPlan; inst
     return events;
   }));
   return results;
-}
-
-/** Inserts `rows` (VALUES ?) when there are any, and returns their ids by `keyOf`. */
-function insertedIds(conn: ChunkContext['conn'], sql: string, rows: unknown[][], keyOf: (row: unknown[]) => string,
-  readBack: (firstId: number) => Promise<Map<string, number>>): Promise<Map<string, number>> {
-  return rows.length ? insertWithIds(conn, sql, [rows], rows.map(keyOf), readBack) : Promise.resolve(new Map());
 }

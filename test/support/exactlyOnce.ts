@@ -26,6 +26,12 @@ export async function openWrites(sb: Sandbox): Promise<number> {
   return Number(rows[0].n ?? 0);
 }
 
+/** Per chunk of the run of `file`, the last earlier chunk it waits for (-1: none), as prepare planned it. */
+export async function chunkAfters(sb: Sandbox, file: string): Promise<number[]> {
+  const [[run]] = await sb.db.query<RowDataPacket[]>('SELECT plan FROM msync_runs WHERE file = ?', [file]);
+  return (JSON.parse(run.plan).chunks as { after: number }[]).map((c) => c.after);
+}
+
 /** The most applyChunk activities the file workflow had open at once, from its history (workflow ids as in chunkRetries). */
 export async function mostChunksAtOnce(sb: Sandbox, fileWorkflowId: string): Promise<number> {
   const history = await sb.temporal.client.workflow.getHandle(fileWorkflowId).fetchHistory();
